@@ -1,0 +1,38 @@
+# Labdeck: `make run` sets everything up and serves it; `make test` tests it.
+PY := .venv/bin/python
+export LABDECK_IMAGE_CACHE ?= /var/lib/labdeck/images
+
+.PHONY: run test bench setup test-setup images lint vendor clean
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	deploy/serve.sh
+
+test: test-setup
+	.venv/bin/ruff check .
+	.venv/bin/pytest
+
+bench: test-setup
+	$(PY) -m bench
+
+setup: .venv/.installed
+	deploy/setup-host.sh
+	deploy/images.sh
+
+test-setup: .venv/.installed
+	deploy/setup-host.sh --test
+	deploy/images.sh
+
+.venv/.installed: requirements.txt
+	python3 -m venv .venv
+	.venv/bin/pip install -q -r requirements.txt
+	touch $@
+
+lint:
+	.venv/bin/ruff check .
+
+vendor:
+	deploy/vendor-xterm.sh
+
+clean:
+	rm -rf .venv db.sqlite3 var

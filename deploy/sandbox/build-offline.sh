@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build the sandbox image without pulling anything: debootstrap a Debian root
+# with docker.io and the course's tools, then `docker import` it. Uses the
+# same Debian mirror as the host's apt sources, so it works wherever apt does.
+set -euo pipefail
+TAG=${1:?usage: build-offline.sh IMAGE_TAG}
+HERE=$(cd "$(dirname "$0")" && pwd)
+SUITE=${LABDECK_DEBIAN_SUITE:-bookworm}
+MIRROR=${LABDECK_DEBIAN_MIRROR:-$( (grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}') || true)}
+[ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+[ -n "$MIRROR" ] || { echo "build-offline: no Debian mirror found in the apt sources; set LABDECK_DEBIAN_MIRROR" >&2; exit 1; }
+PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz
+ROOT=$(mktemp -d /var/tmp/labdeck-rootfs.XXXXXX)
+trap 'rm -rf "$ROOT"' EXIT
+echo "build-offline: debootstrap $SUITE from the apt mirror into $ROOT"
+debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$MIRROR" >/dev/null
+chroot "$ROOT" update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null
+chroot "$ROOT" update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null
+rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/*
+install -m 0755 "$HERE/entrypoint.sh" "$ROOT/usr/local/bin/labdeck-sandbox"
+install -m 0644 "$HERE/bashrc" "$ROOT/etc/labdeck.bashrc"
+echo '[ -f /etc/labdeck.bashrc ] && . /etc/labdeck.bashrc' >> "$ROOT/etc/bash.bashrc"
+echo labdeck > "$ROOT/etc/hostname"
+tar -C "$ROOT" -c . | docker import \
+  --change 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/labdeck-sandbox"]' \
+  --change 'ENV LANG=C.UTF-8 TERM=xterm-256color' \
+  --change 'WORKDIR /root' \
+  --change 'LABEL org.labdeck.role=sandbox-image' \
+  - "$TAG" >/dev/null
+echo "build-offline: built $TAG"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LabdeckConfig(AppConfig):
+    name = "labdeck"
+    verbose_name = "Classroom"

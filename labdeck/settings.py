@@ -1,0 +1,158 @@
+"""Labdeck settings: embedded defaults, every knob an environment variable.
+
+The helpers fail loudly on a malformed value instead of guessing, in the
+manner of healthchecks' settings.
+"""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str) -> bool:
+    value = os.getenv(name, default)
+    if value not in ("True", "False"):
+        raise ValueError(f"{name} must be True or False, not {value!r}")
+    return value == "True"
+
+
+def envint(name: str, default: int) -> int:
+    value = os.getenv(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envfloat(name: str, default: float) -> float:
+    value = os.getenv(name, str(default))
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
+SECRET_KEY = os.getenv("SECRET_KEY", "labdeck-development-key-change-me")
+DEBUG = envbool("DEBUG", "False")
+ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "labdeck",
+    "sandboxes",
+    "lessons",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "labdeck.urls"
+ASGI_APPLICATION = "labdeck.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if os.getenv("DATABASE_URL", "").startswith("postgres"):
+    from urllib.parse import urlparse
+
+    _db = urlparse(os.environ["DATABASE_URL"])
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _db.path.lstrip("/"),
+            "USER": _db.username or "",
+            "PASSWORD": _db.password or "",
+            "HOST": _db.hostname or "",
+            "PORT": str(_db.port or ""),
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.getenv("LABDECK_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # The pool keeper and the web process share the file: wait for
+            # the lock instead of failing, and use WAL so readers never block.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if os.getenv("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+}
+
+# Sandboxes
+LABDECK_BACKEND = os.getenv("LABDECK_BACKEND", "docker")
+LABDECK_DOCKER_HOST = os.getenv("LABDECK_DOCKER_HOST", "unix:///var/run/docker.sock")
+LABDECK_SANDBOX_IMAGE = os.getenv("LABDECK_SANDBOX_IMAGE", "labdeck/sandbox:latest")
+LABDECK_SANDBOX_RUNTIME = os.getenv("LABDECK_SANDBOX_RUNTIME", "")
+LABDECK_SANDBOX_MEMORY = os.getenv("LABDECK_SANDBOX_MEMORY", "1g")
+LABDECK_SANDBOX_CPUS = envfloat("LABDECK_SANDBOX_CPUS", 1.0)
+LABDECK_SANDBOX_PIDS = envint("LABDECK_SANDBOX_PIDS", 1024)
+LABDECK_SANDBOX_NETWORK = os.getenv("LABDECK_SANDBOX_NETWORK", "labdeck-sandboxes")
+LABDECK_IMAGE_CACHE = os.getenv("LABDECK_IMAGE_CACHE", "/var/lib/labdeck/images")
+LABDECK_REGISTRY_MIRROR = os.getenv("LABDECK_REGISTRY_MIRROR", "")
+LABDECK_NAME_PREFIX = os.getenv("LABDECK_NAME_PREFIX", "labdeck")
+LABDECK_POOL_SIZE = envint("LABDECK_POOL_SIZE", 2)
+LABDECK_MAX_SANDBOXES = envint("LABDECK_MAX_SANDBOXES", 20)
+LABDECK_SANDBOX_LIFETIME = envint("LABDECK_SANDBOX_LIFETIME", 4 * 3600)
+LABDECK_SANDBOX_IDLE = envint("LABDECK_SANDBOX_IDLE", 30 * 60)
+LABDECK_READY_TIMEOUT = envint("LABDECK_READY_TIMEOUT", 60)
+LABDECK_TERMINAL_SCROLLBACK = envint("LABDECK_TERMINAL_SCROLLBACK", 256 * 1024)
+LABDECK_SERVE_STATIC = envbool("LABDECK_SERVE_STATIC", "True")

@@ -1,0 +1,105 @@
+"""Making and unmaking sandboxes, and the reaper.
+
+Every state change of a row goes through a conditional update, so two
+processes (the web server and the pool keeper) never act twice on one
+sandbox.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
+from sandboxes.models import Sandbox
+
+log = logging.getLogger(__name__)
+
+
+def _move(sandbox: Sandbox, from_states: tuple[str, ...], to: str, **fields) -> bool:
+    """Change a sandbox's state only if it is still in one of from_states."""
+    updated = Sandbox.objects.filter(pk=sandbox.pk, state__in=from_states).update(state=to, **fields)
+    if updated:
+        sandbox.state = to
+        for key, value in fields.items():
+            setattr(sandbox, key, value)
+    return bool(updated)
+
+
+def start(sandbox: Sandbox) -> Sandbox:
+    """Create the backend sandbox for a row in `starting` and wait until it is ready.
+
+    The row ends `ready` (pool) or `assigned` (it has an owner), or `gone`
+    with a reason when the backend fails.
+    """
+    backend = get_backend()
+    try:
+        sandbox.handle = backend.create(sandbox.name, {"org.labdeck.owner": sandbox.owner})
+        Sandbox.objects.filter(pk=sandbox.pk).update(handle=sandbox.handle)
+        backend.wait_ready(sandbox.handle, settings.LABDECK_READY_TIMEOUT)
+    except (SandboxError, BackendUnavailable) as exc:
+        log.warning("sandbox %s failed to start: %s", sandbox.name, exc)
+        stop(sandbox, str(exc)[:200])
+        raise
+    now = timezone.now()
+    to = Sandbox.ASSIGNED if sandbox.owner else Sandbox.READY
+    extra = {"assigned_at": now, "last_seen": now} if sandbox.owner else {}
+    if not _move(sandbox, (Sandbox.STARTING,), to, ready_at=now, **extra):
+        sandbox.refresh_from_db()
+    return sandbox
+
+
+def stop(sandbox: Sandbox, reason: str) -> None:
+    """Remove a sandbox from the backend and mark its row gone; repeatable."""
+    if not _move(sandbox, (Sandbox.STARTING, Sandbox.READY, Sandbox.ASSIGNED, Sandbox.STOPPING),
+                 Sandbox.STOPPING, reason=reason):
+        return
+    try:
+        get_backend().destroy(sandbox.handle or sandbox.name)
+    except BackendUnavailable:
+        log.warning("sandbox %s: engine unavailable, will retry the removal", sandbox.name)
+        return
+    _move(sandbox, (Sandbox.STOPPING,), Sandbox.GONE, stopped_at=timezone.now())
+
+
+def reap(now=None) -> list[str]:
+    """Stop sandboxes past their lifetime, idle too long, stuck or dead."""
+    now = now or timezone.now()
+    lifetime = timedelta(seconds=settings.LABDECK_SANDBOX_LIFETIME)
+    idle = timedelta(seconds=settings.LABDECK_SANDBOX_IDLE)
+    stuck = timedelta(seconds=2 * settings.LABDECK_READY_TIMEOUT)
+    reaped = []
+    for sandbox in Sandbox.objects.filter(state__in=Sandbox.LIVE):
+        reason = ""
+        if sandbox.state == Sandbox.STOPPING:
+            reason = sandbox.reason or "stopping"
+        elif sandbox.expires_at and sandbox.expires_at <= now:
+            reason = "expired"
+        elif sandbox.created_at + lifetime <= now:
+            reason = "lifetime reached"
+        elif sandbox.state == Sandbox.ASSIGNED and (sandbox.last_seen or sandbox.created_at) + idle <= now:
+            reason = "idle"
+        elif sandbox.state == Sandbox.STARTING and sandbox.created_at + stuck <= now:
+            reason = "did not start"
+        elif sandbox.state in (Sandbox.READY, Sandbox.ASSIGNED) and get_backend().poll(sandbox.handle):
+            reason = "stopped on the worker"
+        if reason:
+            if sandbox.state == Sandbox.STOPPING:
+                Sandbox.objects.filter(pk=sandbox.pk).update(state=Sandbox.ASSIGNED)
+                sandbox.state = Sandbox.ASSIGNED
+            stop(sandbox, reason)
+            reaped.append(sandbox.name)
+    return reaped
+
+
+def reap_orphans() -> list[str]:
+    """Remove backend sandboxes carrying our labels that have no live row."""
+    live = set(Sandbox.objects.filter(state__in=Sandbox.LIVE).values_list("name", flat=True))
+    backend = get_backend()
+    orphans = [m.name for m in backend.list_managed() if m.name not in live]
+    for name in orphans:
+        log.info("removing orphan sandbox %s", name)
+        backend.destroy(name)
+    return orphans

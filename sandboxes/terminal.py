@@ -1,0 +1,131 @@
+"""Terminal sessions: one shell per sandbox, outliving browser connections.
+
+A session reads the shell's output, keeps the most recent part of it so that
+a reloaded page gets its screen back, and forwards it to the one attached
+client. Flow control follows the xterm.js guide: the client acknowledges
+what it has rendered; above HIGH unacknowledged bytes the session stops
+reading from the shell (so a flood waits in the kernel, not in our memory)
+and resumes below LOW. With nobody attached it keeps reading, so a
+`docker logs -f` goes on, and only the recent scrollback is kept.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from sandboxes.backends import get_backend
+from sandboxes.backends.base import TerminalStream
+
+log = logging.getLogger(__name__)
+
+HIGH = 256 * 1024
+LOW = 32 * 1024
+READ_SIZE = 64 * 1024
+
+
+class Client(Protocol):
+    async def send_output(self, data: bytes) -> None: ...
+    async def send_status(self, state: str, message: str, **extra) -> None: ...
+    async def send_exit(self, code: int) -> None: ...
+
+
+class TerminalSession:
+    def __init__(self, handle: str, stream: TerminalStream, scrollback: int):
+        self.handle, self.stream, self.scrollback_limit = handle, stream, scrollback
+        self.scrollback = bytearray()
+        self.client: Client | None = None
+        self.unacked = 0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.closed = False
+        self.pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def attach(self, client: Client) -> None:
+        """Make client the one attached; replay the recent screen to it."""
+        previous, self.client = self.client, client
+        if previous is not None and previous is not client:
+            await previous.send_status("closed", "This terminal was opened in another window.")
+        self.unacked = 0
+        self.flowing.set()
+        await client.send_status("ready", "Connected.", reset=True)
+        replay = self._replay()
+        if replay:
+            self.unacked += len(replay)
+            await client.send_output(replay)
+
+    def detach(self, client: Client) -> None:
+        if self.client is client:
+            self.client = None
+            self.unacked = 0
+            self.flowing.set()
+
+    async def input(self, data: bytes) -> None:
+        await self.stream.write(data)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self.stream.resize(cols, rows)
+
+    def ack(self, count: int) -> None:
+        self.unacked = max(0, self.unacked - count)
+        if self.unacked < LOW:
+            self.flowing.set()
+
+    def _replay(self) -> bytes:
+        """The kept output, starting at a line boundary so no escape is cut."""
+        data = bytes(self.scrollback)
+        if len(self.scrollback) >= self.scrollback_limit:
+            cut = data.find(b"\n")
+            data = data[cut + 1:] if cut >= 0 else b""
+        return data
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                await self.flowing.wait()
+                data = await self.stream.read(READ_SIZE)
+                if not data:
+                    break
+                self.scrollback += data
+                excess = len(self.scrollback) - self.scrollback_limit
+                if excess > 0:
+                    del self.scrollback[:excess]
+                client = self.client
+                if client is not None:
+                    self.unacked += len(data)
+                    if self.unacked > HIGH:
+                        self.flowing.clear()
+                    await client.send_output(data)
+        except Exception:
+            log.exception("terminal session %s failed", self.handle)
+        finally:
+            self.closed = True
+            _sessions.pop(self.handle, None)
+            if self.client is not None:
+                await self.client.send_exit(0)
+
+    async def close(self) -> None:
+        self.closed = True
+        _sessions.pop(self.handle, None)
+        await self.stream.close()
+        self.pump_task.cancel()
+
+
+_sessions: dict[str, TerminalSession] = {}
+_opening: dict[str, asyncio.Lock] = {}
+
+
+async def session_for(handle: str, cols: int = 80, rows: int = 24, scrollback: int = 256 * 1024) -> TerminalSession:
+    """The live session of a sandbox in this process, opening one if needed."""
+    lock = _opening.setdefault(handle, asyncio.Lock())
+    async with lock:
+        session = _sessions.get(handle)
+        if session is None or session.closed:
+            stream = await get_backend().open_terminal(handle, cols, rows)
+            session = _sessions[handle] = TerminalSession(handle, stream, scrollback)
+        return session
+
+
+async def close_all() -> None:
+    for session in list(_sessions.values()):
+        await session.close()

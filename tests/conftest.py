@@ -1,0 +1,38 @@
+import pytest
+
+from tests.support import Learner, LiveServer, remove_test_sandboxes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_docker():
+    """Start and finish with no test sandboxes on the engine."""
+    remove_test_sandboxes()
+    yield
+    remove_test_sandboxes()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """A live Labdeck (daphne) that creates sandboxes on demand."""
+    live = LiveServer()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def learner(server):
+    """A learner with a ready sandbox, shared by the tests that only read."""
+    learner = Learner(server)
+    info = learner.start()
+    assert info["state"] == "ready", info
+    learner.info = info
+    return learner
+
+
+@pytest.fixture
+def backend(settings):
+    from sandboxes.backends import get_backend
+
+    get_backend.cache_clear()
+    yield get_backend()
+    get_backend.cache_clear()

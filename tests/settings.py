@@ -1,0 +1,10 @@
+"""Test settings: everything a test creates carries the labdeck-test prefix,
+so the reaper and the clean-up never touch a running Labdeck's sandboxes."""
+import os
+
+os.environ.setdefault("LABDECK_NAME_PREFIX", "labdeck-test")
+os.environ.setdefault("LABDECK_SANDBOX_NETWORK", "labdeck-test-sandboxes")
+os.environ.setdefault("LABDECK_POOL_SIZE", "0")
+os.environ.setdefault("LABDECK_SANDBOX_MEMORY", "512m")
+
+from labdeck.settings import *  # noqa: E402,F403

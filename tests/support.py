@@ -1,0 +1,168 @@
+"""Shared test helpers: a live Labdeck server, learners, terminal clients."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import requests
+from websockets.sync.client import connect
+
+from sandboxes import protocol
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "labdeck-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """Daphne and (optionally) the pool keeper in subprocesses, on a fresh SQLite file."""
+
+    def __init__(self, keeper: bool = False, **env: str):
+        self.dir = tempfile.mkdtemp(prefix="labdeck-live-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "LABDECK_SQLITE_PATH": f"{self.dir}/db.sqlite3",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        self.log = open(f"{self.dir}/server.log", "w+")
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "labdeck.asgi:application"],
+                cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            )
+        ]
+        if keeper:
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "manage.py", "sandboxd", "--interval", "0.2"],
+                cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            ))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("live server did not start:\n" + self.output())
+
+    @property
+    def pid(self) -> int:
+        return self.procs[0].pid
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def manage(self, *args: str) -> str:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                              check=True, capture_output=True, text=True).stdout
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class Learner:
+    """A browser-less learner: a cookie jar that talks to the live server."""
+
+    def __init__(self, server: LiveServer):
+        self.server = server
+        self.http = requests.Session()
+        self.http.get(server.url + "/")
+
+    def start(self, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.http.post(self.server.url + "/sandbox/start",
+                                  headers={"X-CSRFToken": self.http.cookies.get("csrftoken", "")}).json()
+            if info["state"] not in ("starting",) or time.monotonic() > deadline:
+                return info
+            time.sleep(0.2)
+
+    def terminal(self, info: dict, origin: str | None = None) -> TerminalClient:
+        return TerminalClient(self.server, info["terminal_url"], self.http.cookies.get_dict(), origin)
+
+
+class TerminalClient:
+    """Speaks the terminal protocol; acknowledges output unless told not to."""
+
+    def __init__(self, server: LiveServer, path: str, cookies: dict, origin: str | None = None):
+        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        self.ws = connect(  # noqa: SIM115 (closed by close())
+            server.url.replace("http", "ws") + path,
+            additional_headers={"Cookie": cookie},
+            origin=origin or server.url,
+            max_size=None,
+            legacy=True,
+        )
+        self.screen = b""
+        self.statuses: list[dict] = []
+        self.exit_code: int | None = None
+        self.auto_ack = True
+
+    def send(self, text: str | bytes) -> None:
+        self.ws.send(protocol.input_frame(text.encode() if isinstance(text, str) else text))
+
+    def recv(self, timeout: float) -> bytes | None:
+        import json
+
+        try:
+            frame = self.ws.recv(timeout=timeout)
+        except TimeoutError:
+            return None
+        kind, payload = frame[0], frame[1:]
+        if kind == protocol.OUTPUT:
+            self.screen += payload
+            if self.auto_ack:
+                self.ws.send(protocol.ack_frame(len(payload)))
+            return payload
+        if kind == protocol.STATUS:
+            self.statuses.append(json.loads(payload))
+        elif kind == protocol.EXIT:
+            self.exit_code = json.loads(payload)["code"]
+        return b""
+
+    def read_until(self, needle: bytes | str, timeout: float = 20) -> bytes:
+        needle = needle.encode() if isinstance(needle, str) else needle
+        start = len(self.screen)
+        deadline = time.monotonic() + timeout
+        while needle not in self.screen[start:]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{needle!r} not seen; screen ends with {self.screen[-500:]!r}")
+            self.recv(left)
+        return self.screen[start:]
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def remove_test_sandboxes() -> None:
+    """Remove every container, volume and network the tests made."""
+    client = docker.from_env()
+    selector = {"label": f"org.labdeck.instance={PREFIX}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True, v=True)
+    for volume in client.volumes.list(filters=selector):
+        volume.remove(force=True)
