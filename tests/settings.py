@@ -8,3 +8,7 @@ os.environ.setdefault("LABDECK_POOL_SIZE", "0")
 os.environ.setdefault("LABDECK_SANDBOX_MEMORY", "512m")
 
 from labdeck.settings import *  # noqa: E402,F403
+
+# A file, not SQLite's shared in-memory database, so that threads in the
+# concurrency tests lock like separate processes do (with a busy timeout).
+DATABASES["default"]["TEST"] = {"NAME": f"/tmp/labdeck-test-{os.getpid()}.sqlite3"}  # noqa: F405

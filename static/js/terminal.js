@@ -17,7 +17,9 @@
   var BACKOFF_MIN_MS = 250;
   var BACKOFF_MAX_MS = 5000;
   var FIT_DEBOUNCE_MS = 50;
-  var REFUSED_CODES = { 4403: true, 4404: true };  // server said no: retrying won't help
+  // The server said no (refused, unknown, malformed, opened elsewhere, gone):
+  // retrying won't help. 4409 (not ready) and 4503 (host unavailable) retry.
+  var REFUSED_CODES = { 4001: true, 4400: true, 4403: true, 4404: true, 4410: true };
   var FONT = 'ui-monospace, "SFMono-Regular", "Cascadia Mono", "DejaVu Sans Mono", ' +
              'Menlo, Consolas, "Liberation Mono", monospace';
 

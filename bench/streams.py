@@ -1,0 +1,132 @@
+"""Two terminals with one interface, for measuring the same thing both ways:
+
+- LabdeckTerm: Labdeck's websocket, as thin as an asyncio client can be
+  (no compression, no per-frame work beyond the type byte; output is
+  acknowledged in 16 KB steps like xterm.js's flow-control guide does).
+- DirectTerm: the backend's own exec stream to the same sandbox, opened
+  in-process with the server's settings: the baseline without Labdeck.
+
+tests.support.TerminalClient is the sync client the tests use; its reads
+cross a thread (websockets' sync reader) which would be counted as server
+overhead in microsecond measurements, hence this asyncio twin.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from websockets.asyncio.client import connect
+
+from bench.common import PROMPT_DONE, PROMPT_END, backend
+from sandboxes import protocol
+
+ACK_EVERY = 16 * 1024
+
+
+def _in_order(buf: bytearray, needles: tuple[bytes, ...]) -> bool:
+    at = 0
+    for needle in needles:
+        at = buf.find(needle, at)
+        if at < 0:
+            return False
+        at += len(needle)
+    return True
+
+
+class Term:
+    name = "?"
+
+    async def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def read(self) -> bytes:
+        """Some output; b"" once the terminal is gone."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def read_until(self, *needles: bytes, timeout: float = 30) -> bytes:
+        """Everything read until the needles have been seen, in this order."""
+        buf = bytearray()
+        deadline = time.monotonic() + timeout
+        while not _in_order(buf, needles):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: {needles!r} not seen; output ends {bytes(buf[-300:])!r}")
+            data = await asyncio.wait_for(self.read(), left)
+            if not data:
+                raise EOFError(f"{self.name}: terminal closed; output ends {bytes(buf[-300:])!r}")
+            buf += data
+        return bytes(buf)
+
+    async def prompt(self, timeout: float = 30) -> None:
+        await self.read_until(PROMPT_DONE, PROMPT_END, timeout=timeout)
+
+    async def drain(self, quiet: float = 0.3) -> None:
+        """Read until nothing arrives for `quiet` seconds."""
+        while True:
+            try:
+                if not await asyncio.wait_for(self.read(), quiet):
+                    return
+            except TimeoutError:
+                return
+
+
+class LabdeckTerm(Term):
+    name = "labdeck"
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.unacked = 0
+
+    @classmethod
+    async def open(cls, server, learner, info: dict) -> LabdeckTerm:
+        cookie = "; ".join(f"{k}={v}" for k, v in learner.http.cookies.get_dict().items())
+        ws = await connect(
+            server.url.replace("http", "ws") + info["terminal_url"],
+            origin=server.url, additional_headers={"Cookie": cookie},
+            compression=None, proxy=None, max_size=None, ping_interval=None,
+        )
+        return cls(ws)
+
+    async def write(self, data: bytes) -> None:
+        await self.ws.send(protocol.input_frame(data))
+
+    async def read(self) -> bytes:
+        if self.unacked >= ACK_EVERY:
+            count, self.unacked = self.unacked, 0
+            await self.ws.send(protocol.ack_frame(count))
+        while True:
+            try:
+                frame = await self.ws.recv()
+            except Exception:  # closed
+                return b""
+            if frame[0] == protocol.OUTPUT:
+                self.unacked += len(frame) - 1
+                return frame[1:]
+            if frame[0] == protocol.EXIT:
+                return b""
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class DirectTerm(Term):
+    name = "direct"
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    @classmethod
+    async def open(cls, handle: str) -> DirectTerm:
+        return cls(await backend().open_terminal(handle, 80, 24))
+
+    async def write(self, data: bytes) -> None:
+        await self.stream.write(data)
+
+    async def read(self) -> bytes:
+        return await self.stream.read(64 * 1024)
+
+    async def close(self) -> None:
+        await self.stream.close()

@@ -1,0 +1,82 @@
+"""Output throughput: a command prints 50 MB of 'x' to the terminal; MB/s from
+sending the command until a unique end marker arrives, counting every byte
+received (the TTY adds nothing here: there are no newlines to expand).
+
+Through Labdeck the client acknowledges every 16 KB, as xterm.js would;
+the baseline is the direct Docker exec stream to the same sandbox. Three
+rounds, alternating which goes first; medians are reported.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.common import Options, Result, Row, median, server
+from bench.streams import DirectTerm, LabdeckTerm, Term
+from tests.support import Learner
+
+TARGET_RATIO = 0.60
+
+
+async def flood(term: Term, size: int, tag: int) -> dict:
+    marker = f"BENCH-END-{tag}".encode()
+    # The marker is computed by the shell, so the echoed command line does not contain it.
+    command = f"head -c {size} /dev/zero | tr '\\0' x; printf '\\nBENCH-END-%s\\n' $(({tag - 1}+1))\r"
+    total, tail, keep = 0, b"", len(marker) - 1
+    async with asyncio.timeout(300):
+        t0 = time.perf_counter()
+        await term.write(command.encode())
+        while True:
+            data = await term.read()
+            if not data:
+                raise EOFError(f"{term.name}: terminal closed during the flood")
+            total += len(data)
+            if marker in data or marker in tail + data[:keep]:
+                break
+            tail = (tail + data[-keep:])[-keep:]
+        elapsed = time.perf_counter() - t0
+        await term.prompt()
+    return {"bytes": total, "seconds": elapsed, "mb_s": total / elapsed / 1e6}
+
+
+async def bench(srv, learner, info, handle, size: int, rounds: int) -> dict[str, list[dict]]:
+    lab = await LabdeckTerm.open(srv, learner, info)
+    direct = await DirectTerm.open(handle)
+    try:
+        for term in (lab, direct):
+            await term.prompt()
+            await term.drain()
+        runs: dict[str, list[dict]] = {"labdeck": [], "direct": []}
+        tag = 4000
+        for i in range(rounds):
+            for term in ((lab, direct) if i % 2 == 0 else (direct, lab)):
+                tag += 1
+                runs[term.name].append(await flood(term, size, tag))
+                print(f"  {term.name}: {runs[term.name][-1]['mb_s']:.1f} MB/s", flush=True)
+        return runs
+    finally:
+        await lab.close()
+        await direct.close()
+
+
+def run(opts: Options) -> Result:
+    size, rounds = opts.pick(50_000_000, 10_000_000), opts.pick(3, 1)
+    with server(LABDECK_POOL_SIZE="0", LABDECK_MAX_SANDBOXES="4") as srv:
+        learner = Learner(srv)
+        info = learner.start()
+        if info.get("state") != "ready":
+            raise RuntimeError(f"no sandbox: {info}")
+        runs = asyncio.run(bench(srv, learner, info, srv.handle(info), size, rounds))
+
+    lab = median([r["mb_s"] for r in runs["labdeck"]])
+    direct = median([r["mb_s"] for r in runs["direct"]])
+    ratio = lab / direct
+    res = Result(raw=runs)
+    mb = f"{size / 1e6:.0f} MB"
+    res.rows += [
+        Row(f"Output throughput via Labdeck ({mb}, median of {rounds})", f"{lab:.1f} MB/s"),
+        Row(f"Output throughput, direct exec stream ({mb}, median of {rounds})", f"{direct:.1f} MB/s"),
+        Row("Throughput of Labdeck relative to direct", f"{ratio:.0%}", f"≥ {TARGET_RATIO:.0%}",
+            ratio >= TARGET_RATIO),
+    ]
+    return res

@@ -1,0 +1,70 @@
+"""The learner page in a real browser: Start, type, read the output."""
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.browser import launch, wait_for_terminal_line
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()
+
+
+def test_it_gives_a_shell_where_docker_runs(server, browser):
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    assert page.inner_text("h1") == "Containers, hands on"
+    page.click("#start")
+    page.wait_for_selector("[data-terminal] .xterm-accessibility-tree", state="attached", timeout=60_000)
+    page.wait_for_selector("#status[data-state=ready]", timeout=30_000)
+    wait_for_terminal_line(page, r"learner@labdeck:~# $")
+    page.keyboard.type("docker run busybox echo hello world")
+    page.keyboard.press("Enter")
+    text = wait_for_terminal_line(page, r"^hello world\s*$")
+    assert "docker run busybox echo hello world" in text
+
+    page.reload()
+    page.wait_for_selector("#status[data-state=ready]", timeout=30_000)
+    wait_for_terminal_line(page, r"^hello world\s*$", timeout=10)
+    page.close()
+
+
+def test_it_pastes_several_lines_at_once(server, browser):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.click("#start")
+    page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+    wait_for_terminal_line(page, r"learner@labdeck:~# $")
+    page.evaluate("navigator.clipboard.writeText('echo first-$((1+1))\\necho second-$((2+2))\\n')")
+    page.click("[data-terminal]")
+    page.keyboard.press("Control+Shift+V")
+    # Bash takes a paste as one edit (bracketed paste) and runs it on Enter,
+    # as in any modern terminal.
+    wait_for_terminal_line(page, r"^echo second-\$\(\(2\+2\)\)")
+    page.keyboard.press("Enter")
+    wait_for_terminal_line(page, r"^first-2\s*$")
+    wait_for_terminal_line(page, r"^second-4\s*$")
+    context.close()
+
+
+def test_it_tells_a_learner_the_sandbox_host_is_unavailable(browser):
+    from tests.support import LiveServer
+
+    dead = LiveServer(LABDECK_DOCKER_HOST="unix:///run/labdeck-no-such-engine.sock")
+    try:
+        page = browser.new_page()
+        page.goto(dead.url + "/")
+        page.click("#start")
+        page.wait_for_selector("#status[data-state=unavailable]", timeout=20_000)
+        assert "Sandbox host unavailable" in page.inner_text("#status")
+        assert "try again" in page.inner_text("#message").lower()
+        assert page.is_enabled("#start")
+        page.close()
+    finally:
+        dead.stop()

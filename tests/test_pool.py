@@ -1,0 +1,119 @@
+"""Warm pool, claims, the waiting line and the reaper, against a real engine."""
+import threading
+from datetime import timedelta
+
+import docker
+import pytest
+from django.db import close_old_connections
+from django.utils import timezone
+
+from sandboxes import lifecycle, pool
+from sandboxes.models import Sandbox, WaitingLearner
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def names_on_engine() -> set[str]:
+    client = docker.from_env()
+    return {c.name for c in client.containers.list(all=True, filters={"label": "org.labdeck.instance=labdeck-test"})}
+
+
+def test_it_fills_the_pool_with_ready_sandboxes(settings, backend):
+    settings.LABDECK_POOL_SIZE = 2
+    assert pool.fill() == 2
+    ready = list(Sandbox.objects.filter(state=Sandbox.READY))
+    assert len(ready) == 2
+    for sandbox in ready:
+        assert backend.exec(sandbox.handle, ["docker", "info", "--format", "{{.ServerVersion}}"]).exit_code == 0
+    assert pool.fill() == 0, "a full pool must not grow"
+    for sandbox in ready:
+        lifecycle.stop(sandbox, "test")
+    assert not names_on_engine() & {s.name for s in ready}
+
+
+def test_it_never_gives_one_sandbox_to_two_learners(settings, backend):
+    """Eight learners race for three ready sandboxes: three win, each a different one."""
+    for _ in range(3):
+        Sandbox.objects.create(state=Sandbox.READY, ready_at=timezone.now(), handle="x")
+    won: list[Sandbox] = []
+    errors: list[Exception] = []
+    barrier = threading.Barrier(8)
+
+    def race(owner: str) -> None:
+        barrier.wait()
+        try:
+            sandbox = pool.claim(owner)
+            if sandbox:
+                won.append(sandbox)
+        except Exception as exc:  # a lost race must lose quietly, not fail
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=race, args=(f"learner-{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(won) == 3
+    assert len({s.pk for s in won}) == 3
+    assert {s.owner for s in Sandbox.objects.filter(state=Sandbox.ASSIGNED)} == {s.owner for s in won}
+
+
+def test_it_puts_learners_in_line_when_capacity_is_used_up(settings, backend):
+    settings.LABDECK_MAX_SANDBOXES = 1
+    first = pool.place("first")
+    assert first.state == "ready"
+    second, third = pool.place("second"), pool.place("third")
+    assert (second.state, second.position) == ("queued", 1)
+    assert (third.state, third.position) == ("queued", 2)
+    assert "number 2 in line" in third.message
+    assert pool.place("third").position == 2, "asking again keeps one's place"
+
+    pool.release("first")
+    assert pool.place("third").state == "queued", "the line is served in order"
+    served = pool.place("second")
+    assert served.state == "ready" and served.sandbox.owner == "second"
+    assert not WaitingLearner.objects.filter(owner="second").exists()
+    assert pool.place("third").position == 1
+    pool.release("second")
+
+
+def test_it_says_the_host_is_unavailable_when_the_engine_is_dead(settings):
+    from sandboxes.backends import get_backend
+
+    settings.LABDECK_DOCKER_HOST = "unix:///run/labdeck-no-such-engine.sock"
+    get_backend.cache_clear()
+    try:
+        placement = pool.safe_place("someone")
+    finally:
+        get_backend.cache_clear()
+    assert placement.state == "unavailable"
+    assert "sandbox host is unavailable" in placement.message
+    assert not Sandbox.objects.filter(state__in=Sandbox.LIVE).exists()
+
+
+def test_it_reaps_orphans_and_expired_sandboxes(settings, backend):
+    orphan = backend.create("labdeck-test-orphan", {})
+    assert orphan in names_on_engine()
+    idle = pool.place("idle-learner").sandbox
+    Sandbox.objects.filter(pk=idle.pk).update(last_seen=timezone.now() - timedelta(hours=2))
+    settings.LABDECK_SANDBOX_IDLE = 3600
+
+    assert lifecycle.reap_orphans() == [orphan]
+    assert lifecycle.reap() == [idle.name]
+    idle.refresh_from_db()
+    assert (idle.state, idle.reason) == (Sandbox.GONE, "idle")
+    left = names_on_engine()
+    assert orphan not in left and idle.name not in left
+    volumes = {v.name for v in docker.from_env().volumes.list(filters={"label": "org.labdeck.instance=labdeck-test"})}
+    assert f"{orphan}-docker" not in volumes and f"{idle.name}-docker" not in volumes
+
+
+def test_it_marks_a_sandbox_that_died_on_the_worker(backend):
+    sandbox = pool.place("learner").sandbox
+    docker.from_env().containers.get(sandbox.handle).kill()
+    assert lifecycle.reap() == [sandbox.name]
+    sandbox.refresh_from_db()
+    assert sandbox.reason == "stopped on the worker"
