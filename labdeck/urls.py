@@ -6,5 +6,6 @@ from labdeck import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("sandboxes.urls")),
+    path("", include("lessons.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -14,10 +14,16 @@ import asyncio
 import logging
 from typing import Protocol
 
+from channels.layers import get_channel_layer
+
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import TerminalStream
 
 log = logging.getLogger(__name__)
+
+# The sandbox's bash prints this private OSC sequence before each prompt
+# (deploy/sandbox/bashrc); xterm.js ignores it, Labdeck tells listeners.
+COMMAND_DONE = b"\x1b]6973;labdeck;done\x07"
 
 HIGH = 256 * 1024
 LOW = 32 * 1024
@@ -86,6 +92,8 @@ class TerminalSession:
                 data = await self.stream.read(READ_SIZE)
                 if not data:
                     break
+                if COMMAND_DONE in self.scrollback[1 - len(COMMAND_DONE):] + data:
+                    await notify_command_done(self.handle)
                 self.scrollback += data
                 excess = len(self.scrollback) - self.scrollback_limit
                 if excess > 0:
@@ -109,6 +117,17 @@ class TerminalSession:
         _sessions.pop(self.handle, None)
         await self.stream.close()
         self.pump_task.cancel()
+
+
+async def notify_command_done(handle: str) -> None:
+    """Tell whoever listens on the sandbox's group that a shell command ended."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(sandbox_group(handle), {"type": "sandbox.command_done", "handle": handle})
+
+
+def sandbox_group(handle: str) -> str:
+    return f"sandbox.{handle}"
 
 
 _sessions: dict[str, TerminalSession] = {}

@@ -9,7 +9,8 @@ Labdeck talks to sandboxes through this interface only. Override:
 - ``wait_ready(handle, timeout)``: return once the inner engine answers.
 - ``poll(handle)``: None while running, else a short reason it is not.
 - ``destroy(handle)``: remove it and its storage; repeating it is harmless.
-- ``open_terminal(handle, cols, rows)``: an interactive TTY shell stream.
+- ``open_terminal(handle, cols, rows, argv)``: an interactive TTY stream (a shell
+  unless argv says otherwise).
 - ``exec(handle, argv)``: run a command to completion, collect its output.
 - ``list_managed()``: every sandbox this backend manages, with its labels,
   so that the reaper can find orphans.
@@ -83,7 +84,8 @@ class Backend(abc.ABC):
     def exec(self, handle: str, argv: list[str], timeout: float = 30) -> ExecResult: ...
 
     @abc.abstractmethod
-    async def open_terminal(self, handle: str, cols: int, rows: int) -> TerminalStream: ...
+    async def open_terminal(self, handle: str, cols: int, rows: int, argv: list[str] | None = None) -> TerminalStream:
+        """A TTY stream to a login shell, or to argv (e.g. a watcher of engine events)."""
 
     @abc.abstractmethod
     def list_managed(self) -> list[ManagedSandbox]: ...

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import secrets
+import shlex
 import time
 from urllib.parse import urlparse
 
@@ -246,9 +247,9 @@ class DockerBackend(Backend):
         except docker.errors.APIError:
             pass  # the shell may just have exited
 
-    async def open_terminal(self, handle: str, cols: int, rows: int) -> TerminalStream:
+    async def open_terminal(self, handle: str, cols: int, rows: int, argv: list[str] | None = None) -> TerminalStream:
         pidfile = f"/run/labdeck-shell-{secrets.token_hex(6)}"
-        script = f"echo $$ > {pidfile}; exec bash -l"
+        script = f"echo $$ > {pidfile}; exec {shlex.join(argv) if argv else 'bash -l'}"
         try:
             created = await asyncio.to_thread(
                 self.client.api.exec_create, handle, ["sh", "-c", script],

@@ -1,0 +1,88 @@
+"""Declarative checks: their vocabulary, parsing, and evaluation.
+
+A check is data (see lessons/README.md). Parsing validates it against the
+vocabulary below so a typo fails `lessons validate`, not a learner. Each
+condition kind has one small evaluator that reads a probe snapshot of the
+learner's sandbox (lessons/probe.py).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+CONTAINER_KEYS = {
+    "image", "name", "command", "running", "exit_code", "detached", "labels", "publish_all", "ports",
+    "memory", "memory_swap", "cpus", "cap_add", "volumes_from", "mounts", "restarted", "diff", "logs",
+    "exec", "count", "tmpfs",
+}
+IMAGE_KEYS = {
+    "tag", "not_tag", "cmd", "entrypoint", "exec_form", "history", "run_exec_form", "output",
+    "smaller_than", "lacks_file", "has_file", "same_id_as",
+}
+SANDBOX_KEYS = {"process", "interface", "cgroup", "file"}
+KINDS = {
+    "container": CONTAINER_KEYS, "image": IMAGE_KEYS, "volume": {"name"}, "network": {"name"},
+    "history": None, "event": {"type", "action", "name"}, "sandbox": SANDBOX_KEYS,
+}
+COMBINATORS = {"all", "any", "not"}
+REGEX_KEYS = {"container": ("logs",), "image": ("history",)}
+
+
+class CheckSyntaxError(ValueError):
+    """A check that does not follow the vocabulary; the text says where."""
+
+
+@dataclass
+class Condition:
+    kind: str
+    spec: Any
+    message: str = ""
+    children: list[Condition] = field(default_factory=list)
+
+
+def parse(data: Any, where: str = "check") -> Condition:
+    """Turn the YAML of a check into a Condition tree, or raise CheckSyntaxError."""
+    if not isinstance(data, dict):
+        raise CheckSyntaxError(f"{where}: a check is a mapping, not {type(data).__name__}")
+    message = data.get("message", "")
+    if not isinstance(message, str):
+        raise CheckSyntaxError(f"{where}: message must be text")
+    keys = [k for k in data if k != "message"]
+    if len(keys) != 1:
+        raise CheckSyntaxError(f"{where}: needs exactly one of {', '.join(sorted(set(KINDS) | COMBINATORS))}, "
+                               f"found {', '.join(map(str, keys)) or 'none'}")
+    kind = keys[0]
+    spec = data[kind]
+    if kind in ("all", "any"):
+        if not isinstance(spec, list) or not spec:
+            raise CheckSyntaxError(f"{where}.{kind}: needs a non-empty list of conditions")
+        children = [parse(item, f"{where}.{kind}[{i}]") for i, item in enumerate(spec)]
+        return Condition(kind, None, message, children)
+    if kind == "not":
+        return Condition(kind, None, message, [parse(spec, f"{where}.not")])
+    if kind not in KINDS:
+        raise CheckSyntaxError(f"{where}: unknown condition {kind!r}; known: {', '.join(sorted(set(KINDS) | COMBINATORS))}")
+    allowed = KINDS[kind]
+    if allowed is None:
+        if not isinstance(spec, str):
+            raise CheckSyntaxError(f"{where}.{kind}: needs a regular expression")
+        _regex(spec, f"{where}.{kind}")
+    else:
+        if not isinstance(spec, dict) or not spec:
+            raise CheckSyntaxError(f"{where}.{kind}: needs a mapping of properties")
+        unknown = set(spec) - allowed
+        if unknown:
+            raise CheckSyntaxError(f"{where}.{kind}: unknown {', '.join(sorted(map(str, unknown)))}; "
+                                   f"known: {', '.join(sorted(allowed))}")
+        for key in REGEX_KEYS.get(kind, ()):
+            if key in spec:
+                _regex(str(spec[key]), f"{where}.{kind}.{key}")
+    return Condition(kind, spec, message)
+
+
+def _regex(pattern: str, where: str) -> re.Pattern:
+    try:
+        return re.compile(pattern, re.M)
+    except re.error as exc:
+        raise CheckSyntaxError(f"{where}: not a valid regular expression ({exc})") from None

@@ -1,0 +1,79 @@
+"""Course catalogue, slide player and step view."""
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+
+from lessons import catalog
+from lessons.course import Course
+from lessons.render import pygments_css, slide_html
+
+
+def _slides(course: Course, mode: str) -> list[dict]:
+    """The slides of a course as the templates need them, for one mode."""
+    skip = "self-paced-only" if mode == "live" else "live-only"
+    slides = []
+    for chapter in course.chapters:
+        for section in chapter.sections:
+            for slide in section.slides:
+                if skip in slide.kinds:
+                    continue
+                slides.append({
+                    "number": slide.number,
+                    "html": slide_html(slide),
+                    "kinds": " ".join(sorted(slide.kinds)),
+                    "title": slide.title or section.title,
+                    "section": section,
+                    "chapter": chapter,
+                    "exercises": [e.id for e in slide.exercises],
+                })
+    return slides
+
+
+def _toc(slides: list[dict]) -> list[dict]:
+    toc: list[dict] = []
+    for slide in slides:
+        if not toc or toc[-1]["chapter"] is not slide["chapter"]:
+            toc.append({"chapter": slide["chapter"], "sections": []})
+        sections = toc[-1]["sections"]
+        if not sections or sections[-1]["section"] is not slide["section"]:
+            sections.append({"section": slide["section"], "first": slide["number"], "exercises": []})
+        sections[-1]["exercises"] += slide["exercises"]
+    return toc
+
+
+def _course_or_error(request: HttpRequest, slug: str) -> Course | HttpResponse:
+    courses, broken = catalog.load_all()
+    if slug in courses:
+        return courses[slug]
+    if slug in broken:
+        return render(request, "lessons/broken.html", {"slug": slug, "errors": broken[slug]}, status=503)
+    raise Http404("No such course")
+
+
+@require_GET
+def course_list(request: HttpRequest) -> HttpResponse:
+    courses, broken = catalog.load_all()
+    return render(request, "lessons/catalog.html", {"courses": courses.values(), "broken": broken})
+
+
+@require_GET
+@ensure_csrf_cookie
+def player(request: HttpRequest, slug: str, mode: str = "live") -> HttpResponse:
+    course = _course_or_error(request, slug)
+    if isinstance(course, HttpResponse):
+        return course
+    slides = _slides(course, mode)
+    return render(request, "lessons/player.html" if mode == "live" else "lessons/steps.html", {
+        "course": course, "slides": slides, "toc": _toc(slides), "mode": mode,
+        "exercise_count": len(course.exercises()),
+    })
+
+
+@require_GET
+def highlight_css(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(pygments_css(), content_type="text/css")
+    response["Cache-Control"] = "max-age=3600"
+    return response
