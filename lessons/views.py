@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from lessons import catalog
 from lessons.course import Course
 from lessons.render import pygments_css, slide_html
+from sandboxes.owners import owner_key
 
 
 def _slides(course: Course, mode: str) -> list[dict]:
@@ -65,6 +66,7 @@ def player(request: HttpRequest, slug: str, mode: str = "live") -> HttpResponse:
     course = _course_or_error(request, slug)
     if isinstance(course, HttpResponse):
         return course
+    owner_key(request.session)  # the progress websocket needs it before any sandbox
     slides = _slides(course, mode)
     return render(request, "lessons/player.html" if mode == "live" else "lessons/steps.html", {
         "course": course, "slides": slides, "toc": _toc(slides), "mode": mode,
