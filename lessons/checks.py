@@ -62,7 +62,8 @@ def parse(data: Any, where: str = "check") -> Condition:
     if kind == "not":
         return Condition(kind, None, message, [parse(spec, f"{where}.not")])
     if kind not in KINDS:
-        raise CheckSyntaxError(f"{where}: unknown condition {kind!r}; known: {', '.join(sorted(set(KINDS) | COMBINATORS))}")
+        known = ", ".join(sorted(set(KINDS) | COMBINATORS))
+        raise CheckSyntaxError(f"{where}: unknown condition {kind!r}; known: {known}")
     allowed = KINDS[kind]
     if allowed is None:
         if not isinstance(spec, str):

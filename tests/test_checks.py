@@ -24,7 +24,8 @@ docker run --name changer busybox sh -c 'rm /etc/group; mkdir -p /srv && touch /
 docker network create backend
 docker rename bye farewell
 mkdir -p /tmp/img && cd /tmp/img
-printf 'FROM busybox\nRUN ["touch", "/exec-form"]\nRUN echo shell > /shell\nENTRYPOINT ["echo", "-n"]\nCMD ["hi there"]\n' > Dockerfile
+printf 'FROM busybox\nRUN ["touch", "/exec-form"]\nRUN echo shell > /shell\n' > Dockerfile
+printf 'ENTRYPOINT ["echo", "-n"]\nCMD ["hi there"]\n' >> Dockerfile
 DOCKER_BUILDKIT=0 docker build -q -t figlet . >/dev/null
 docker tag figlet someone/figlet
 printf 'FROM busybox\nRUN dd if=/dev/zero of=/big bs=1M count=3\nCMD echo big\n' > Dockerfile

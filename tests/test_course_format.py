@@ -112,7 +112,7 @@ def test_validate_command_fails_with_file_and_line(tmp_path, capsys):
     write_course(tmp_path, GOOD_SECTION.replace("<!-- slide: extra-details -->", "<!-- slide: bonus -->"))
     with pytest.raises(CommandError):
         call_command("lessons", "validate", "--content", str(tmp_path))
-    assert f"one/hello.md:13: unknown slide kind 'bonus'" in capsys.readouterr().err
+    assert "one/hello.md:13: unknown slide kind 'bonus'" in capsys.readouterr().err
 
 
 def test_the_shipped_course_validates(capsys):
