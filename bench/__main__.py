@@ -12,7 +12,7 @@ import time
 import traceback
 
 import bench  # noqa: F401  (pins the bench's prefix and network before Django loads)
-from bench.common import RESULTS, Options, Row, as_dict, cleanup, machine, render
+from bench.common import RESULTS, Options, Row, as_dict, cleanup, load, machine, render
 
 BENCHMARKS = ["time_to_shell", "echo", "throughput", "memory", "capacity"]
 ALIASES = {"tts": "time_to_shell", "shell": "time_to_shell", "mem": "memory"}
@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
     notes: list[str] = []
     raw: dict = {}
     failed = False
+    load_before = load()
     try:
         for name in args.names:
             print(f"== {name}", flush=True)
@@ -63,6 +64,8 @@ def main(argv: list[str]) -> int:
             print(f"   ({time.monotonic() - t0:.0f} s)", flush=True)
     finally:
         cleanup()
+    notes.append(f"Host activity: {load_before} at the start; {load()} at the end "
+                 f"(other sandboxes and tests on this host skew the tails).")
 
     title = "Labdeck benchmarks" + ("" if full else " (partial: " + ("quick, " if args.quick else "")
                                     + ", ".join(args.names) + ")")
@@ -70,7 +73,7 @@ def main(argv: list[str]) -> int:
     print()
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     dump = json.dumps({"machine": host, "quick": args.quick, "benchmarks": args.names,
                        "rows": as_dict(rows), "notes": notes, "raw": raw}, indent=1, default=str)
     for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):

@@ -114,7 +114,7 @@ def machine() -> dict[str, str]:
         "Kernel": platform.release(),
         "Docker": f"{docker_version} (cgroup {cgroup})",
         "Python": platform.python_version(),
-        "Date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "Date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -126,6 +126,17 @@ def render(rows: list[Row], host: dict[str, str], notes: list[str], title: str) 
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def load() -> str:
+    """The host's load and the containers running that are not the bench's (others' tests, say)."""
+    import docker
+
+    client = docker.from_env()
+    others = [c for c in client.containers.list()
+              if c.labels.get("org.labdeck.instance") != PREFIX]
+    client.close()
+    return f"load average {os.getloadavg()[0]:.2f}, {len(others)} other container(s) running"
 
 
 # -- Docker -----------------------------------------------------------------
@@ -222,10 +233,6 @@ def server(keeper: bool = False, **env: str) -> Iterator[BenchServer]:
         live.log.close()
         shutil.rmtree(live.dir, ignore_errors=True)
         cleanup()
-
-
-def result_row(r: dict) -> Row:
-    return Row(**r)
 
 
 def as_dict(rows: list[Row]) -> list[dict]:

@@ -81,6 +81,10 @@ def run(opts: Options) -> Result:
     over50 = stats["labdeck"]["p50"] - stats["direct"]["p50"]
     over99 = stats["labdeck"]["p99"] - stats["direct"]["p99"]
     res = Result(raw={"stats": stats, "samples_ms": samples})
+    res.notes.append(
+        "Echo overhead = Labdeck percentile − direct percentile. It includes the websocket hop itself "
+        "(a Python asyncio client in the bench process, loopback TCP, daphne), which no browser terminal avoids."
+    )
     res.rows += [
         Row(f"Keystroke echo via Labdeck (p50 / p99, N={len(lab)})",
             f"{fmt_ms(stats['labdeck']['p50'])} / {fmt_ms(stats['labdeck']['p99'])}"),

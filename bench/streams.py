@@ -46,9 +46,10 @@ class Term:
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def read_until(self, *needles: bytes, timeout: float = 30) -> bytes:
-        """Everything read until the needles have been seen, in this order."""
-        buf = bytearray()
+    async def read_until(self, *needles: bytes, timeout: float = 30, already: bytes = b"") -> bytes:
+        """Everything read until the needles have been seen, in this order
+        (in `already`, output read before, and what follows)."""
+        buf = bytearray(already)
         deadline = time.monotonic() + timeout
         while not _in_order(buf, needles):
             left = deadline - time.monotonic()
@@ -60,8 +61,8 @@ class Term:
             buf += data
         return bytes(buf)
 
-    async def prompt(self, timeout: float = 30) -> None:
-        await self.read_until(PROMPT_DONE, PROMPT_END, timeout=timeout)
+    async def prompt(self, timeout: float = 30, already: bytes = b"") -> None:
+        await self.read_until(PROMPT_DONE, PROMPT_END, timeout=timeout, already=already)
 
     async def drain(self, quiet: float = 0.3) -> None:
         """Read until nothing arrives for `quiet` seconds."""
