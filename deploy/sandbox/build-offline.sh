@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Build the sandbox image without pulling anything: debootstrap a Debian root
 # with docker.io and the course's tools, then `docker import` it. Uses the
-# same Debian mirror as the host's apt sources, so it works wherever apt does.
+# same Debian mirror as the host's apt sources (deploy/images/debian-mirror.sh),
+# so it works wherever apt does. busybox-static serves the image cache's apt
+# repository to the inner containers (entrypoint.sh).
 set -euo pipefail
 TAG=${1:?usage: build-offline.sh IMAGE_TAG}
 HERE=$(cd "$(dirname "$0")" && pwd)
-SUITE=${LABDECK_DEBIAN_SUITE:-bookworm}
-MIRROR=${LABDECK_DEBIAN_MIRROR:-$( (grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}') || true)}
-[ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-[ -n "$MIRROR" ] || { echo "build-offline: no Debian mirror found in the apt sources; set LABDECK_DEBIAN_MIRROR" >&2; exit 1; }
-PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz
+. "$HERE/../images/debian-mirror.sh" || { echo "build-offline: cannot build without a Debian mirror" >&2; exit 1; }
+PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static
 ROOT=$(mktemp -d /var/tmp/labdeck-rootfs.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 echo "build-offline: debootstrap $SUITE from the apt mirror into $ROOT"

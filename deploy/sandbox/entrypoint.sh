@@ -1,10 +1,13 @@
 #!/bin/bash
 # Sandbox init: make the container's own cgroup view usable by the inner
-# engine, start dockerd on the per-sandbox volume, preload the course images
-# from the worker's cache, then mark the sandbox ready.
+# engine, start dockerd on the per-sandbox volume, load the essential course
+# images from the worker's cache (deploy/images/build-cache.sh), mark the
+# sandbox ready, then load the other images in the background.
 set -u
 READY=/run/labdeck-ready
-rm -f "$READY"
+LOADED=/run/labdeck-images-loaded
+IMAGES=/opt/labdeck/images
+rm -f "$READY" "$LOADED"
 
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   # cgroup v2 (private cgroup namespace): move ourselves to a leaf so that
@@ -22,8 +25,10 @@ fi
 
 mount -t tmpfs -o mode=1777 tmpfs /tmp 2>/dev/null || true
 mkdir -p /var/lib/docker /var/log
+# A fixed bridge address: inner containers find the apt repository at
+# 172.17.0.1:3142 whatever the sandbox's own network is.
 dockerd --host=unix:///var/run/docker.sock --storage-driver="${LABDECK_INNER_STORAGE_DRIVER:-overlay2}" \
-  ${LABDECK_INNER_DOCKERD_ARGS:-} >/var/log/dockerd.log 2>&1 &
+  --bip="${LABDECK_INNER_BIP:-172.17.0.1/16}" ${LABDECK_INNER_DOCKERD_ARGS:-} >/var/log/dockerd.log 2>&1 &
 DOCKERD=$!
 
 for _ in $(seq 1 600); do
@@ -32,10 +37,41 @@ for _ in $(seq 1 600); do
   sleep 0.05
 done
 
-if [ -d /opt/labdeck/images ]; then
-  for tarball in /opt/labdeck/images/*.tar; do
-    [ -e "$tarball" ] && docker load -q -i "$tarball" >/dev/null 2>&1
-  done
+# The cache's apt repository, for `apt-get install` in the inner containers.
+if [ -d "$IMAGES/apt" ] && busybox httpd --help >/dev/null 2>&1; then
+  busybox httpd -f -p 3142 -h "$IMAGES/apt" >/dev/null 2>&1 &
 fi
+
+# images.txt says which tarballs are essential (loaded before the sandbox is
+# ready) and in which order; without it only busybox.tar is essential.
+# Tarballs it does not name are loaded last, in the background.
+essential=() background=()
+if [ -f "$IMAGES/images.txt" ]; then
+  while read -r tarball phase _; do
+    case "$tarball" in ''|'#'*) continue ;; esac
+    [ -s "$IMAGES/$tarball" ] || continue
+    if [ "$phase" = essential ]; then essential+=("$tarball"); else background+=("$tarball"); fi
+  done < "$IMAGES/images.txt"
+fi
+for path in "$IMAGES"/*.tar; do
+  [ -s "$path" ] || continue
+  tarball=${path##*/}
+  case " ${essential[*]} ${background[*]} " in *" $tarball "*) continue ;; esac
+  if [ ! -f "$IMAGES/images.txt" ] && [ "$tarball" = busybox.tar ]; then
+    essential+=("$tarball")
+  else
+    background+=("$tarball")
+  fi
+done
+
+load() {
+  docker load -q -i "$IMAGES/$1" >/dev/null 2>>/var/log/labdeck-images.log \
+    || echo "could not load $1" >> /var/log/labdeck-images.log
+}
+for tarball in "${essential[@]}"; do load "$tarball"; done
 touch "$READY"
+(
+  for tarball in "${background[@]}"; do load "$tarball"; done
+  touch "$LOADED"
+) &
 wait "$DOCKERD"
