@@ -9,7 +9,7 @@ IMAGE=${LABDECK_SANDBOX_IMAGE:-labdeck/sandbox:latest}
 CACHE=${LABDECK_IMAGE_CACHE:-/var/lib/labdeck/images}
 BUILD_WITH_DOCKERFILE=${LABDECK_BUILD_WITH_DOCKERFILE:-False}
 hash=$( { cat deploy/sandbox/build-offline.sh deploy/sandbox/entrypoint.sh deploy/sandbox/bashrc \
-  deploy/images/debian-mirror.sh deploy/sandbox/Dockerfile; echo "dockerfile=$BUILD_WITH_DOCKERFILE"; } \
+  deploy/images/debian-mirror.sh deploy/sandbox/registry.yml deploy/sandbox/Dockerfile; echo "dockerfile=$BUILD_WITH_DOCKERFILE"; } \
   | sha256sum | cut -c1-12)
 repo=${IMAGE%:*}
 if ! docker image inspect "$repo:$hash" >/dev/null 2>&1; then
@@ -21,3 +21,4 @@ if ! docker image inspect "$repo:$hash" >/dev/null 2>&1; then
 fi
 docker tag "$repo:$hash" "$IMAGE"
 deploy/images/build-cache.sh "$CACHE"
+deploy/images/build-registry.sh "$CACHE" "$IMAGE"

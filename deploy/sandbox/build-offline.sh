@@ -8,7 +8,7 @@ set -euo pipefail
 TAG=${1:?usage: build-offline.sh IMAGE_TAG}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../images/debian-mirror.sh" || { echo "build-offline: cannot build without a Debian mirror" >&2; exit 1; }
-PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static
+PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static,docker-registry
 ROOT=$(mktemp -d /var/tmp/labdeck-rootfs.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 echo "build-offline: debootstrap $SUITE from the apt mirror into $ROOT"
@@ -18,6 +18,7 @@ chroot "$ROOT" update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/
 rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/*
 install -m 0755 "$HERE/entrypoint.sh" "$ROOT/usr/local/bin/labdeck-sandbox"
 install -m 0644 "$HERE/bashrc" "$ROOT/etc/labdeck.bashrc"
+install -m 0644 "$HERE/registry.yml" "$ROOT/etc/labdeck-registry.yml"
 echo '[ -f /etc/labdeck.bashrc ] && . /etc/labdeck.bashrc' >> "$ROOT/etc/bash.bashrc"
 echo labdeck > "$ROOT/etc/hostname"
 tar -C "$ROOT" -c . | docker import \

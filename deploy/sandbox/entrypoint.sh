@@ -27,7 +27,14 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp 2>/dev/null || true
 mkdir -p /var/lib/docker /var/log
 # A fixed bridge address: inner containers find the apt repository at
 # 172.17.0.1:3142 whatever the sandbox's own network is.
-dockerd --host=unix:///var/run/docker.sock --storage-driver="${LABDECK_INNER_STORAGE_DRIVER:-overlay2}" \
+# The worker's registry storage, served read-only as the inner engine's
+# Docker Hub mirror: pulls of the course's images never leave the sandbox.
+MIRROR_ARGS=""
+if [ -d "$IMAGES/registry/docker" ] && command -v docker-registry >/dev/null; then
+  docker-registry serve /etc/labdeck-registry.yml >/var/log/labdeck-registry.log 2>&1 &
+  MIRROR_ARGS="--registry-mirror=http://127.0.0.1:5000"
+fi
+dockerd $MIRROR_ARGS --host=unix:///var/run/docker.sock --storage-driver="${LABDECK_INNER_STORAGE_DRIVER:-overlay2}" \
   --bip="${LABDECK_INNER_BIP:-172.17.0.1/16}" ${LABDECK_INNER_DOCKERD_ARGS:-} >/var/log/dockerd.log 2>&1 &
 DOCKERD=$!
 
@@ -70,8 +77,15 @@ load() {
 }
 for tarball in "${essential[@]}"; do load "$tarball"; done
 touch "$READY"
-(
-  for tarball in "${background[@]}"; do load "$tarball"; done
+echo labdeck-ready
+# With the mirror, the other images are pulled from it when first used;
+# without it, they are loaded now, in the background.
+if [ -n "$MIRROR_ARGS" ]; then
   touch "$LOADED"
-) &
+else
+  (
+    for tarball in "${background[@]}"; do load "$tarball"; done
+    touch "$LOADED"
+  ) &
+fi
 wait "$DOCKERD"

@@ -44,7 +44,8 @@ CAPABILITIES = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]
 # every container. systempaths: runc inside mounts a fresh /proc, which the
 # kernel refuses while parts of the outer /proc are masked.
 SECURITY_OPT = ["seccomp=unconfined"]
-READY_FILE = "/run/labdeck-ready"
+# The sandbox init prints this line once its engine answers.
+READY_LINE = b"labdeck-ready"
 
 _UNAVAILABLE = (requests.exceptions.ConnectionError, docker.errors.DockerException)
 
@@ -189,14 +190,25 @@ class DockerBackend(Backend):
         return name
 
     def wait_ready(self, handle: str, timeout: float) -> None:
+        """Follow the sandbox's log until its init says ready: no polling."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.poll(handle)
-            if state is not None:
-                raise SandboxError(f"sandbox {handle} stopped while starting ({state})")
-            if self.exec(handle, ["test", "-e", READY_FILE], 5).exit_code == 0:
-                return
-            time.sleep(0.05)
+        seen = b""
+        try:
+            for chunk in self.client.api.logs(handle, stream=True, follow=True):
+                seen = seen[-32:] + chunk
+                if READY_LINE in seen:
+                    return
+                if time.monotonic() > deadline:
+                    break
+        except docker.errors.NotFound as exc:
+            raise SandboxError(f"sandbox {handle} is gone") from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):
+            pass  # the engine's read timeout: decide below
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        state = self.poll(handle)
+        if state is not None:
+            raise SandboxError(f"sandbox {handle} stopped while starting ({state})")
         raise SandboxError(f"sandbox {handle} was not ready after {timeout:.0f} s")
 
     def poll(self, handle: str) -> str | None:
