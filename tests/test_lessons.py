@@ -1,0 +1,25 @@
+"""Every exercise of the shipped course, in real sandboxes: after its setup
+the check fails, after its solve script it passes (manage.py lessons test)."""
+import pytest
+
+from lessons import catalog
+from lessons.selftest import run_exercise_tests
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def chapters():
+    course = catalog.get("intro")
+    return [pytest.param(chapter, id=chapter.title) for chapter in course.chapters]
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_every_exercise_of_the_chapter(chapter, backend):
+    course = catalog.get("intro")
+    ids = [e.id for s in chapter.sections for slide in s.slides for e in slide.exercises]
+    if not ids:
+        pytest.skip("no exercise in this chapter")
+    log: list[str] = []
+    failures = run_exercise_tests([course], ids, timeout=10, write=log.append)
+    assert not failures, "\n".join(failures)
+    assert len(log) == len(ids)
