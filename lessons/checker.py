@@ -191,6 +191,10 @@ def _is_exec_form(values: list | None) -> bool:
     return bool(values) and values[:2] != ["/bin/sh", "-c"]
 
 
+def _layers(image: dict) -> list[str]:
+    return (image.get("RootFS") or {}).get("Layers") or []
+
+
 def _run_exec_form(history: list[str]) -> bool:
     for created_by in history:
         line = created_by.strip()
@@ -212,6 +216,8 @@ IMAGE_FILTERS: dict[str, Callable[[dict, object, Probe], bool]] = {
         _is_exec_form(i["Config"].get({"cmd": "Cmd", "entrypoint": "Entrypoint"}[w])) for w in want),
     "same_id_as": lambda i, want, p: (other := _find_image(p, want)) is not None and other["Id"] == i["Id"],
     "smaller_than": lambda i, want, p: (other := _find_image(p, want)) is not None and i["Size"] < other["Size"],
+    "based_on": lambda i, want, p: (base := _find_image(p, want)) is not None and _layers(i)[:len(_layers(base))]
+    == _layers(base) and i["Id"] != base["Id"],
     "history": lambda i, want, p: any(re.search(want, line) for line in p.image_history(i["Id"])),
     "run_exec_form": lambda i, want, p: _run_exec_form(p.image_history(i["Id"])) == bool(want),
     "lacks_file": lambda i, want, p: str(want) not in p.image_files(i["Id"]),

@@ -18,7 +18,7 @@ CONTAINER_KEYS = {
 }
 IMAGE_KEYS = {
     "tag", "not_tag", "cmd", "entrypoint", "exec_form", "history", "run_exec_form", "output",
-    "smaller_than", "lacks_file", "has_file", "same_id_as",
+    "smaller_than", "lacks_file", "has_file", "same_id_as", "based_on",
 }
 SANDBOX_KEYS = {"process", "interface", "cgroup", "file"}
 KINDS = {

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import close_old_connections
 
 from lessons.checker import evaluate
-from lessons.course import Course, Exercise
+from lessons.course import Course, Exercise, Section
 from lessons.probe import Probe
 from sandboxes import lifecycle, pool
 from sandboxes.backends import get_backend
@@ -26,12 +26,13 @@ from sandboxes.backends import get_backend
 WORKERS = 2
 
 
-async def _type_script(handle: str, script: str, timeout: float = 600) -> str:
-    """Type script into a login shell of the sandbox and wait until it is done."""
+async def _type_script(handle: str, script: str, timeout: float = 600) -> tuple[str, int]:
+    """Type script into a login shell of the sandbox and wait until it is done;
+    return what the terminal showed and the exit status of the last command."""
     stream = await get_backend().open_terminal(handle, 200, 50)
     token = secrets.token_hex(6)
     # The typed line shows `$?`; only the command's own output has digits.
-    done = re.compile(rb"__done_" + token.encode() + rb"_\d+")
+    done = re.compile(rb"__done_" + token.encode() + rb"_(\d+)")
     output = b""
     try:
         await stream.write(b"set +H\r")
@@ -48,7 +49,8 @@ async def _type_script(handle: str, script: str, timeout: float = 600) -> str:
             output += chunk
     finally:
         await stream.close()
-    return output.decode("utf-8", "replace")
+    match = done.search(output)
+    return output.decode("utf-8", "replace"), int(match.group(1)) if match else -1
 
 
 def _passes(exercise: Exercise, handle: str) -> tuple[bool, list[str]]:
@@ -66,7 +68,7 @@ def test_exercise(exercise: Exercise, handle: str, timeout: float) -> str | None
     passed, _ = _passes(exercise, handle)
     if passed:
         return "the check passes before the solve script ran"
-    transcript = asyncio.run(_type_script(handle, exercise.solve))
+    transcript, _ = asyncio.run(_type_script(handle, exercise.solve))
     deadline = time.monotonic() + timeout
     missing: list[str] = []
     while time.monotonic() < deadline:
@@ -77,25 +79,33 @@ def test_exercise(exercise: Exercise, handle: str, timeout: float) -> str | None
     return f"the check still fails after the solve script: {missing}; transcript ends:\n{transcript[-1500:]}"
 
 
+class _TestSandbox:
+    """A sandbox of its own for one group of tests, removed afterwards."""
+
+    def __enter__(self):
+        self.sandbox = pool._reserve(f"lessons-test-{secrets.token_hex(4)}")
+        if self.sandbox is None:
+            raise RuntimeError("no capacity for a test sandbox (LABDECK_MAX_SANDBOXES)")
+        lifecycle.start(self.sandbox)
+        get_backend().exec(self.sandbox.handle, ["sh", "-c", "while [ ! -e /run/labdeck-images-loaded ] && "
+                                                 "[ -e /opt/labdeck/images/images.txt ]; do sleep 0.2; done"], 300)
+        return self.sandbox.handle
+
+    def __exit__(self, *exc):
+        lifecycle.stop(self.sandbox, "lesson test done")
+        close_old_connections()
+
+
 def _run_group(exercises: list[Exercise], timeout: float, write: Callable[[str], None]) -> list[str]:
     failures = []
-    sandbox = pool._reserve(f"lessons-test-{secrets.token_hex(4)}")
-    if sandbox is None:
-        return ["no capacity for a test sandbox (LABDECK_MAX_SANDBOXES)"]
-    try:
-        lifecycle.start(sandbox)
-        get_backend().exec(sandbox.handle, ["sh", "-c", "while [ ! -e /run/labdeck-images-loaded ] && "
-                                            "[ -e /opt/labdeck/images/images.txt ]; do sleep 0.2; done"], 300)
+    with _TestSandbox() as handle:
         for exercise in exercises:
             started = time.monotonic()
-            problem = test_exercise(exercise, sandbox.handle, timeout)
+            problem = test_exercise(exercise, handle, timeout)
             status = "ok" if problem is None else "FAILED"
             write(f"{status:6} {exercise.id} ({time.monotonic() - started:.1f} s)")
             if problem:
                 failures.append(f"{exercise.id} ({exercise.path.name}:{exercise.line}): {problem}")
-    finally:
-        lifecycle.stop(sandbox, "lesson test done")
-        close_old_connections()
     return failures
 
 
@@ -113,4 +123,33 @@ def run_exercise_tests(courses: list[Course], only: list[str], timeout: float,
         return [f"no exercise named {', '.join(only)}"] if only else []
     with ThreadPoolExecutor(WORKERS) as executor:
         results = executor.map(lambda group: _run_group(group, timeout, write), groups)
+        return [failure for result in results for failure in result]
+
+
+SKIPPED_FLAGS = {"interactive", "online"}
+
+
+def _run_blocks(section: Section, write: Callable[[str], None]) -> list[str]:
+    """Run a section's "run" blocks in order in a fresh sandbox, as a learner would."""
+    blocks = [b for slide in section.slides for b in slide.blocks
+              if b.actions & {"run", "interrupt"} and not b.flags & SKIPPED_FLAGS]
+    if not blocks:
+        return []
+    failures = []
+    with _TestSandbox() as handle:
+        for block in blocks:
+            transcript, status = asyncio.run(_type_script(handle, block.code, timeout=300))
+            if status != 0:
+                failures.append(f"{section.path.name}:{block.line}: block exited {status}:\n"
+                                f"{block.code}\n--- terminal ends:\n{transcript[-1200:]}")
+                break
+    write(f"{'ok' if not failures else 'FAILED':6} {section.path.name} ({len(blocks)} blocks)")
+    return failures
+
+
+def run_block_tests(courses: list[Course], write: Callable[[str], None] = print) -> list[str]:
+    """Run every section's blocks (like container.training's autotest); return the failures."""
+    sections = {s.path: s for course in courses for s in course.sections()}.values()
+    with ThreadPoolExecutor(WORKERS) as executor:
+        results = executor.map(lambda section: _run_blocks(section, write), sections)
         return [failure for result in results for failure in result]

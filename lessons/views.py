@@ -1,7 +1,10 @@
 """Course catalogue, slide player and step view."""
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
@@ -10,6 +13,8 @@ from lessons import catalog
 from lessons.course import Course
 from lessons.render import pygments_css, slide_html
 from sandboxes.owners import owner_key
+
+MEDIA_TYPES = {".svg": "image/svg+xml", ".png": "image/png"}
 
 
 def _slides(course: Course, mode: str) -> list[dict]:
@@ -72,6 +77,20 @@ def player(request: HttpRequest, slug: str, mode: str = "live") -> HttpResponse:
         "course": course, "slides": slides, "toc": _toc(slides), "mode": mode,
         "exercise_count": len(course.exercises()),
     })
+
+
+@require_GET
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    """Pictures that lessons include (SVG diagrams), from the course folder."""
+    root = Path(settings.LABDECK_COURSE_DIR).resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or target.suffix not in MEDIA_TYPES or not target.is_file():
+        raise Http404("No such picture")
+    response = FileResponse(target.open("rb"), content_type=MEDIA_TYPES[target.suffix])
+    # An SVG could carry script: serve it as an image only.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response["Cache-Control"] = "max-age=3600"
+    return response
 
 
 @require_GET

@@ -96,6 +96,8 @@ CASES = [
     ({"image": {"tag": "figlet", "output": {"run": "", "output": "^hi there$"}}}, True),
     ({"image": {"tag": "bigger", "output": {"run": "", "output": "^hi there$"}}}, False),
     ({"image": {"not_tag": "latest"}}, False),
+    ({"image": {"tag": "figlet", "based_on": "busybox"}}, True),
+    ({"image": {"tag": "busybox", "based_on": "figlet"}}, False),
     ({"volume": {"name": "webapps"}}, True),
     ({"volume": {"name": "logs"}}, False),
     ({"network": {"name": "backend"}}, True),

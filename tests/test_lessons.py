@@ -23,3 +23,19 @@ def test_every_exercise_of_the_chapter(chapter, backend):
     failures = run_exercise_tests([course], ids, timeout=10, write=log.append)
     assert not failures, "\n".join(failures)
     assert len(log) == len(ids)
+
+
+def test_no_exercise_passes_in_a_fresh_sandbox(backend):
+    """A learner who has done nothing has passed nothing."""
+    from lessons.checker import evaluate
+    from lessons.probe import Probe
+
+    name = "lessons-fresh"
+    backend.create(name, {})
+    try:
+        backend.wait_ready(name, 60)
+        probe = Probe(name)
+        passed = [eid for eid, e in catalog.get("intro").exercises().items() if evaluate(e.check, probe).passed]
+        assert passed == []
+    finally:
+        backend.destroy(name)

@@ -21,11 +21,13 @@ class Command(BaseCommand):
         test.add_argument("--exercise", action="append", default=[], help="only this exercise id (repeatable)")
         test.add_argument("--course", default="", help="only this course slug")
         test.add_argument("--timeout", type=float, default=10.0, help="seconds the check may take to pass")
+        test.add_argument("--blocks", action="store_true",
+                          help="instead, run every section's run blocks in order in a fresh sandbox")
 
     def handle(self, *args, action: str, content: str, **options) -> None:
         if action == "validate":
             return self.validate(Path(content))
-        return self.test(Path(content), options["course"], options["exercise"], options["timeout"])
+        return self.test(Path(content), options["course"], options["exercise"], options["timeout"], options["blocks"])
 
     def validate(self, content: Path) -> None:
         found = manifests(content)
@@ -45,12 +47,15 @@ class Command(BaseCommand):
         if failed:
             raise CommandError("some course files are broken (see above)")
 
-    def test(self, content: Path, slug: str, only: list[str], timeout: float) -> None:
-        from lessons.selftest import run_exercise_tests
+    def test(self, content: Path, slug: str, only: list[str], timeout: float, blocks: bool) -> None:
+        from lessons.selftest import run_block_tests, run_exercise_tests
 
         courses = [load_course(m) for m in manifests(content)]
         courses = [c for c in courses if not slug or c.slug == slug]
-        failures = run_exercise_tests(courses, only, timeout, self.stdout.write)
+        if blocks:
+            failures = run_block_tests(courses, self.stdout.write)
+        else:
+            failures = run_exercise_tests(courses, only, timeout, self.stdout.write)
         if failures:
             for failure in failures:
                 self.stderr.write(f"FAILED {failure}")
