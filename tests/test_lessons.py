@@ -39,3 +39,17 @@ def test_no_exercise_passes_in_a_fresh_sandbox(backend):
         assert passed == []
     finally:
         backend.destroy(name)
+
+
+def sections():
+    return [pytest.param(section, id=section.path.stem) for section in catalog.get("intro").sections()]
+
+
+@pytest.mark.parametrize("section", sections())
+def test_the_run_blocks_of_the_section_work_in_order(section, backend):
+    """Every "run" block of a section, typed in order into a fresh sandbox,
+    succeeds (blocks marked interactive or online are left out)."""
+    from lessons.selftest import _run_blocks
+
+    failures = _run_blocks(section, lambda line: None)
+    assert not failures, "\n".join(failures)
