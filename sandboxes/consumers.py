@@ -119,7 +119,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.session.ack(value)
 
     async def send_output(self, data: bytes) -> None:
-        await self.send(bytes_data=protocol.output(data))
+        # Straight to the server's send: this is the hot path of every echo.
+        await self.base_send({"type": "websocket.send", "bytes": protocol.output(data)})
 
     async def send_status(self, state: str, message: str, **extra) -> None:
         await self.send(bytes_data=protocol.status(state, message, **extra))

@@ -79,7 +79,7 @@ class TerminalSession:
 
     def _replay(self) -> bytes:
         """The kept output, starting at a line boundary so no escape is cut."""
-        data = bytes(self.scrollback)
+        data = bytes(self.scrollback[-self.scrollback_limit:])
         if len(self.scrollback) >= self.scrollback_limit:
             cut = data.find(b"\n")
             data = data[cut + 1:] if cut >= 0 else b""
@@ -95,9 +95,10 @@ class TerminalSession:
                 if COMMAND_DONE in self.scrollback[1 - len(COMMAND_DONE):] + data:
                     await notify_command_done(self.handle)
                 self.scrollback += data
-                excess = len(self.scrollback) - self.scrollback_limit
-                if excess > 0:
-                    del self.scrollback[:excess]
+                # Trim only when twice the limit is reached: one memmove per
+                # `limit` bytes of output instead of one per chunk.
+                if len(self.scrollback) > 2 * self.scrollback_limit:
+                    del self.scrollback[:len(self.scrollback) - self.scrollback_limit]
                 client = self.client
                 if client is not None:
                     self.unacked += len(data)
