@@ -1,28 +1,27 @@
-"""Every exercise of the shipped course, in real sandboxes: after its setup
-the check fails, after its solve script it passes (manage.py lessons test)."""
+"""The shipped course in real sandboxes: every exercise's check fails after
+its setup and passes after its solve script (manage.py lessons test), and
+every section's run blocks work in order (manage.py lessons test --blocks).
+Chapters and sections run two at a time."""
 import pytest
 
 from lessons import catalog
-from lessons.selftest import run_exercise_tests
+from lessons.selftest import run_block_tests, run_exercise_tests
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def chapters():
+def test_every_exercise_fails_before_and_passes_after_its_solve(backend):
     course = catalog.get("intro")
-    return [pytest.param(chapter, id=chapter.title) for chapter in course.chapters]
-
-
-@pytest.mark.parametrize("chapter", chapters())
-def test_every_exercise_of_the_chapter(chapter, backend):
-    course = catalog.get("intro")
-    ids = [e.id for s in chapter.sections for slide in s.slides for e in slide.exercises]
-    if not ids:
-        pytest.skip("no exercise in this chapter")
     log: list[str] = []
-    failures = run_exercise_tests([course], ids, timeout=10, write=log.append)
-    assert not failures, "\n".join(failures)
-    assert len(log) == len(ids)
+    failures = run_exercise_tests([course], [], timeout=10, write=log.append)
+    assert not failures, "\n\n".join(failures)
+    assert len(log) == len(course.exercises()), log
+
+
+def test_the_run_blocks_of_every_section_work_in_order(backend):
+    log: list[str] = []
+    failures = run_block_tests([catalog.get("intro")], write=log.append)
+    assert not failures, "\n\n".join(failures)
 
 
 def test_no_exercise_passes_in_a_fresh_sandbox(backend):
@@ -39,17 +38,3 @@ def test_no_exercise_passes_in_a_fresh_sandbox(backend):
         assert passed == []
     finally:
         backend.destroy(name)
-
-
-def sections():
-    return [pytest.param(section, id=section.path.stem) for section in catalog.get("intro").sections()]
-
-
-@pytest.mark.parametrize("section", sections())
-def test_the_run_blocks_of_the_section_work_in_order(section, backend):
-    """Every "run" block of a section, typed in order into a fresh sandbox,
-    succeeds (blocks marked interactive or online are left out)."""
-    from lessons.selftest import _run_blocks
-
-    failures = _run_blocks(section, lambda line: None)
-    assert not failures, "\n".join(failures)
