@@ -68,3 +68,29 @@ def test_it_tells_a_learner_the_sandbox_host_is_unavailable(browser):
         page.close()
     finally:
         dead.stop()
+
+
+def test_a_learner_waits_in_line_when_capacity_is_used_up(browser):
+    """With room for one sandbox, a second learner sees their place in line,
+    then gets a shell as soon as the first sandbox is given up."""
+    from tests.support import Learner, LiveServer
+
+    full = LiveServer(LABDECK_MAX_SANDBOXES="1")
+    try:
+        first = Learner(full)
+        assert first.start()["state"] == "ready"
+        page = browser.new_page()
+        page.goto(full.url + "/")
+        page.click("#start")
+        page.wait_for_selector("#status[data-state=queued]", timeout=20_000)
+        assert "number 1" in page.inner_text("#status")
+        assert "in line" in page.inner_text("#message")
+        owner = first.http.cookies.get("sessionid")
+        full.manage("shell", "-c", (
+            "from django.contrib.sessions.models import Session; from sandboxes import pool; "
+            f"pool.release(Session.objects.get(pk='{owner}').get_decoded()['labdeck_owner'])"))
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+        wait_for_terminal_line(page, r"learner@labdeck:~# $")
+        page.close()
+    finally:
+        full.stop()
