@@ -11,6 +11,15 @@
 #                dependency closure, served at http://172.17.0.1:3142/
 #   alpine.tar   alpine:latest, alpine:3.20: busybox plus Alpine's release files
 #   clock.tar    jpetazzo/clock:latest: busybox printing the date every second
+#   nginx.tar    nginx:latest, nginx:1.27: busybox plus a small static web server
+#                (src/httpd.c, not nginx) on port 80, nginx's access log on stdout
+#   tomcat.tar   tomcat:latest, tomcat:10: the same server on port 8080 (not
+#                Tomcat, no Java), volumes for webapps/ and logs/
+#   redis.tar    redis:latest, redis:7 (7.2.4), redis:6 (6.2.14): busybox plus
+#                src/redis.c (not Redis: strings only) and src/redis-cli.c
+#   crashtest.tar  jpetazzo/crashtest:latest: logs why it fails, then exits 1
+#   python.tar   python:latest, python:3, python:3.11: the ubuntu.tar root
+#                (Debian bookworm) plus Debian's python3
 #   images.txt   what each tarball holds and when sandboxes load it
 # Idempotent: what exists is kept; each item is written to a temporary name
 # and renamed, so an interrupted build leaves nothing half-made behind.
@@ -45,6 +54,11 @@ ITEMS=(
   "clock.tar background jpetazzo/clock:latest"
   "alpine.tar background alpine:latest alpine:3.20"
   "debian.tar background debian:latest debian:${LABDECK_DEBIAN_SUITE:-bookworm}"
+  "nginx.tar background nginx:latest nginx:1.27"
+  "tomcat.tar background tomcat:latest tomcat:10"
+  "redis.tar background redis:latest redis:7 redis:6"
+  "crashtest.tar background jpetazzo/crashtest:latest"
+  "python.tar background python:latest python:3 python:3.11"
 )
 missing() { [ ! -s "$CACHE/$1" ]; }
 
@@ -226,6 +240,318 @@ CFG
   mv "$CACHE/apt.tmp" "$CACHE/apt"
   say "cached ubuntu.tar (ubuntu:latest ubuntu:24.04) and debian.tar (debian:latest debian:$SUITE), $(du -h "$CACHE/ubuntu.tar" | cut -f1) each"
   say "cached apt/ ($(ls "$CACHE/apt" | grep -c '\.deb$') packages, $(du -sh "$CACHE/apt" | cut -f1))"
+fi
+
+# --- stand-ins built from small C programs (src/*.c) on a BusyBox root ---
+# Compiled static with the host's gcc, so they need nothing in the image.
+need_cc() {
+  command -v gcc >/dev/null && dpkg -s libc6-dev >/dev/null 2>&1 && return 0
+  say "installing gcc and libc6-dev on the host to build the stand-ins"
+  DEBIAN_FRONTEND=noninteractive apt-get -q -y install gcc libc6-dev >"$WORK/apt-host.log" 2>&1 \
+    || { tail -n 20 "$WORK/apt-host.log" >&2; exit 1; }
+}
+# static_bin OUT SOURCE [gcc flags...]
+static_bin() {
+  local out=$1 src=$2
+  shift 2
+  need_cc
+  mkdir -p "$(dirname "$out")"
+  # glibc warns that getaddrinfo in a static binary wants its own NSS
+  # modules at run time: "files" and "dns" are built in, that is all we use.
+  if ! gcc -O2 -static -Wall -o "$out" "$@" "$HERE/src/$src" >"$WORK/gcc.log" 2>&1; then
+    cat "$WORK/gcc.log" >&2
+    exit 1
+  fi
+  strip "$out"
+}
+# standin_os_release ROOT ID PRETTY_NAME: an honest /etc/os-release.
+standin_os_release() {
+  rm -f "$1/etc/os-release"
+  cat > "$1/etc/os-release" <<EOF
+NAME="Labdeck stand-in"
+ID=$2
+PRETTY_NAME="$3"
+HOME_URL="https://github.com/labdeck"
+EOF
+}
+# Smoke tests of the new images on the build machine (no network).
+verify() { [ "${LABDECK_IMAGES_VERIFY:-True}" = "True" ]; }
+check_fail() {
+  echo "images: $*" >&2
+  exit 1
+}
+# check_serves IMAGE PORT TEXT: run it, fetch / from inside, expect TEXT.
+check_serves() {
+  local image=$1 port=$2 text=$3 cid out
+  cid=$(docker run -d --network none "$image")
+  out=""
+  for _ in $(seq 1 50); do
+    out=$(docker exec "$cid" wget -qO- "http://127.0.0.1:$port/" 2>/dev/null) && break
+    sleep 0.1
+  done
+  local logs
+  logs=$(docker logs "$cid" 2>/dev/null)
+  docker rm -f "$cid" >/dev/null
+  case "$out" in *"$text"*) ;; *) check_fail "$image does not serve \"$text\" on port $port" ;; esac
+  case "$logs" in *'"GET / HTTP/1.1" 200 '*) ;; *) check_fail "$image does not log its requests: $logs" ;; esac
+}
+
+if missing nginx.tar || missing tomcat.tar; then
+  static_bin "$WORK/httpd" httpd.c
+fi
+
+if missing nginx.tar; then
+  root=$WORK/nginx
+  busybox_root "$root"
+  mkdir -p "$root/usr/sbin" "$root/usr/share/nginx/html" "$root/var/log/nginx" "$root/var/run" "$root/etc/nginx"
+  cp "$WORK/httpd" "$root/usr/sbin/nginx"
+  # As in the real image: the logs go to the container's output.
+  ln -s /dev/stdout "$root/var/log/nginx/access.log"
+  ln -s /dev/stderr "$root/var/log/nginx/error.log"
+  cat > "$root/usr/share/nginx/html/index.html" <<'EOF'
+<!DOCTYPE html>
+<html>
+<head>
+<title>Welcome to nginx!</title>
+<style>
+html { color-scheme: light dark; }
+body { width: 35em; margin: 0 auto;
+font-family: Tahoma, Verdana, Arial, sans-serif; }
+</style>
+</head>
+<body>
+<h1>Welcome to nginx! (Labdeck stand-in)</h1>
+<p>If you see this page, the web server of this container is running.</p>
+
+<p>This image is a Labdeck stand-in for nginx: a small web server built for
+the workshop that serves the files of <code>/usr/share/nginx/html</code>
+on port 80, like nginx's default site.</p>
+
+<p><em>Thank you for using nginx.</em></p>
+</body>
+</html>
+EOF
+  cat > "$root/usr/share/nginx/html/50x.html" <<'EOF'
+<!DOCTYPE html>
+<html>
+<head>
+<title>Error</title>
+</head>
+<body>
+<h1>An error occurred.</h1>
+<p>Sorry, the page you are looking for is currently unavailable.<br/>
+Please try again later.</p>
+</body>
+</html>
+EOF
+  cat > "$root/etc/nginx/README" <<'EOF'
+This image is a Labdeck stand-in for nginx 1.27, not nginx: /usr/sbin/nginx
+is a small static web server (deploy/images/src/httpd.c in Labdeck) that reads
+no configuration. It serves /usr/share/nginx/html on port 80 (GET and HEAD)
+and logs every request to stdout in nginx's "combined" format.
+EOF
+  standin_os_release "$root" labdeck-nginx "Labdeck stand-in for nginx:1.27 (BusyBox and a small C web server, not nginx)"
+  import_root "$root" nginx:latest 'CMD ["nginx", "-g", "daemon off;"]' 'EXPOSE 80/tcp' \
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'ENV NGINX_VERSION=1.27.3' \
+    'LABEL org.opencontainers.image.description="Labdeck stand-in for nginx:1.27: BusyBox and a small C web server, not nginx"' \
+    -- nginx:1.27
+  if verify; then check_serves nginx:latest 80 "Welcome to nginx!"; fi
+  save nginx.tar nginx:latest nginx:1.27
+fi
+
+if missing tomcat.tar; then
+  root=$WORK/tomcat
+  home=$root/usr/local/tomcat
+  busybox_root "$root"
+  mkdir -p "$home/bin" "$home/webapps/ROOT" "$home/logs" "$home/conf" "$home/temp"
+  cp "$WORK/httpd" "$home/bin/labdeck-httpd"
+  cat > "$home/bin/catalina.sh" <<'EOF'
+#!/bin/sh
+# Labdeck stand-in for Apache Tomcat's catalina.sh. This image is not Tomcat
+# (there is no Java in it): `catalina.sh run` starts a small static web
+# server on port 8080 that serves $CATALINA_HOME/webapps (ROOT/ for /, NAME/
+# for /NAME/) and writes its access log to stdout and to
+# $CATALINA_HOME/logs/localhost_access_log.txt.
+CATALINA_HOME=${CATALINA_HOME:-/usr/local/tomcat}
+TOMCAT_VERSION=${TOMCAT_VERSION:-10.1.34}
+case "${1:-}" in
+  run)
+    mkdir -p "$CATALINA_HOME/logs"
+    echo "$(date -u '+%d-%b-%Y %H:%M:%S.000') INFO [main] Labdeck stand-in for Apache Tomcat/$TOMCAT_VERSION (not Tomcat): Server startup in [0] milliseconds, serving $CATALINA_HOME/webapps on port 8080" >&2
+    exec "$CATALINA_HOME/bin/labdeck-httpd" -p 8080 --webapps "$CATALINA_HOME/webapps" \
+      --log "$CATALINA_HOME/logs/localhost_access_log.txt" --pid "" --server-header "" \
+      --name "Apache Tomcat/$TOMCAT_VERSION (Labdeck stand-in)"
+    ;;
+  version)
+    echo "Server version: Apache Tomcat/$TOMCAT_VERSION (Labdeck stand-in, not Tomcat)"
+    echo "Server number:  $TOMCAT_VERSION.0"
+    ;;
+  *)
+    echo "Usage: catalina.sh ( run | version )" >&2
+    echo "This Labdeck stand-in for Tomcat knows only these two commands." >&2
+    exit 1
+    ;;
+esac
+EOF
+  chmod 0755 "$home/bin/catalina.sh"
+  cat > "$home/webapps/ROOT/index.html" <<'EOF'
+<!DOCTYPE html>
+<html>
+<head><title>Apache Tomcat (Labdeck stand-in)</title></head>
+<body>
+<h1>Apache Tomcat (Labdeck stand-in)</h1>
+<p>If you see this page, the web server of this container is running.</p>
+<p>This image is a Labdeck stand-in for Tomcat 10, not Tomcat: a small web
+server built for the workshop that serves the files of
+<code>/usr/local/tomcat/webapps</code> on port 8080 (<code>ROOT/</code> for
+<code>/</code>, <code>NAME/</code> for <code>/NAME/</code>). It runs no Java
+and no servlets. Its access log is in
+<code>/usr/local/tomcat/logs/localhost_access_log.txt</code>.</p>
+</body>
+</html>
+EOF
+  standin_os_release "$root" labdeck-tomcat "Labdeck stand-in for tomcat:10 (BusyBox and a small C web server, not Tomcat)"
+  import_root "$root" tomcat:latest 'CMD ["catalina.sh", "run"]' 'EXPOSE 8080/tcp' \
+    'ENV PATH=/usr/local/tomcat/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    'ENV CATALINA_HOME=/usr/local/tomcat' 'ENV TOMCAT_VERSION=10.1.34' 'WORKDIR /usr/local/tomcat' \
+    'VOLUME ["/usr/local/tomcat/webapps"]' 'VOLUME ["/usr/local/tomcat/logs"]' \
+    'LABEL org.opencontainers.image.description="Labdeck stand-in for tomcat:10: BusyBox and a small C web server, not Tomcat"' \
+    -- tomcat:10
+  if verify; then check_serves tomcat:latest 8080 "Apache Tomcat (Labdeck stand-in)"; fi
+  save tomcat.tar tomcat:latest tomcat:10
+fi
+
+if missing redis.tar; then
+  # Two images that differ in the version they report; the same dump format.
+  for version in 7.2.4 6.2.14; do
+    major=${version%%.*}
+    root=$WORK/redis$major
+    busybox_root "$root"
+    mkdir -p "$root/data" "$root/usr/local/bin"
+    static_bin "$root/usr/local/bin/redis-server" redis.c "-DREDIS_VERSION=\"$version\"" "-DREDIS_MAJOR=$major"
+    static_bin "$root/usr/local/bin/redis-cli" redis-cli.c "-DREDIS_VERSION=\"$version\""
+    standin_os_release "$root" labdeck-redis "Labdeck stand-in for redis:$major ($version): BusyBox and a small C server speaking the Redis protocol, not Redis"
+    tags=("redis:$major")
+    [ "$major" = 7 ] && tags=(redis:latest redis:7)
+    import_root "$root" "${tags[0]}" 'CMD ["redis-server"]' 'EXPOSE 6379/tcp' 'VOLUME ["/data"]' 'WORKDIR /data' \
+      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "ENV REDIS_VERSION=$version" \
+      "LABEL org.opencontainers.image.description=\"Labdeck stand-in for redis:$major ($version): a small C server speaking the Redis protocol (strings only), not Redis\"" \
+      -- "${tags[@]:1}"
+  done
+  if verify; then
+    # Data saved by redis:6 is read by redis:7.
+    vol=labdeck-build-redis-$$
+    cid=$(docker run -d --network none -v "$vol:/data" redis:6)
+    for _ in $(seq 1 50); do docker exec "$cid" redis-cli PING >/dev/null 2>&1 && break; sleep 0.1; done
+    docker exec "$cid" redis-cli SET counter 41 >/dev/null || true
+    docker exec "$cid" redis-cli INCR counter >/dev/null || true
+    docker stop -t 5 "$cid" >/dev/null || true
+    docker rm -f "$cid" >/dev/null
+    cid=$(docker run -d --network none -v "$vol:/data" redis:latest)
+    out=""
+    for _ in $(seq 1 50); do out=$(docker exec "$cid" redis-cli GET counter 2>/dev/null) && break; sleep 0.1; done
+    version=$(docker exec "$cid" redis-cli INFO server | grep '^redis_version:' | tr -d '\r') || true
+    docker rm -f "$cid" >/dev/null
+    docker volume rm "$vol" >/dev/null
+    [ "$out" = 42 ] || check_fail "redis:latest does not read what redis:6 saved (GET counter: \"$out\")"
+    [ "$version" = redis_version:7.2.4 ] || check_fail "redis:latest reports $version"
+  fi
+  save redis.tar redis:latest redis:7 redis:6
+fi
+
+if missing crashtest.tar; then
+  root=$WORK/crashtest
+  busybox_root "$root"
+  mkdir -p "$root/usr/local/bin"
+  cat > "$root/usr/local/bin/crashtest" <<'EOF'
+#!/bin/sh
+# Labdeck stand-in for jpetazzo/crashtest: a program that fails at start,
+# for the lesson on finding out why a container exited. It writes why to
+# /var/log/crashtest.log (inside the container: `docker cp` it out) and to
+# stderr, then exits with status 1.
+log() {
+  echo "$(date -u '+%Y-%m-%d %H:%M:%S') crashtest[$$]: $*" >> /var/log/crashtest.log
+  echo "crashtest: $*" >&2
+}
+log "starting"
+log "reading configuration file /etc/crashtest.conf"
+if [ -f /etc/crashtest.conf ]; then
+  log "configuration file /etc/crashtest.conf found, but this program always crashes (Labdeck stand-in)"
+else
+  log "config file /etc/crashtest.conf missing"
+fi
+log "fatal error, exiting with status 1"
+exit 1
+EOF
+  chmod 0755 "$root/usr/local/bin/crashtest"
+  standin_os_release "$root" labdeck-crashtest "Labdeck stand-in for jpetazzo/crashtest (BusyBox and a shell script)"
+  import_root "$root" jpetazzo/crashtest:latest 'CMD ["crashtest"]' \
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    'LABEL org.opencontainers.image.description="Labdeck stand-in for jpetazzo/crashtest: logs why it fails, then exits 1"' --
+  if verify; then
+    rc=0
+    docker run --rm --network none jpetazzo/crashtest >/dev/null 2>&1 || rc=$?
+    [ "$rc" = 1 ] || check_fail "jpetazzo/crashtest exits with $rc, not 1"
+  fi
+  save crashtest.tar jpetazzo/crashtest:latest
+fi
+
+# --- python.tar: the root of ubuntu.tar plus Debian's python3 ---
+if missing python.tar; then
+  . "$HERE/debian-mirror.sh" || { echo "images: cannot build python without a Debian mirror" >&2; exit 1; }
+  root=$WORK/python
+  mkdir -p "$root"
+  # The very root of ubuntu.tar / debian.tar: its one layer, unpacked.
+  layer=$(tar -xOf "$CACHE/ubuntu.tar" manifest.json | grep -o '"Layers":\["[^"]*"\]' | cut -d'"' -f4)
+  [ -n "$layer" ] || check_fail "cannot find the layer of ubuntu.tar"
+  tar -xOf "$CACHE/ubuntu.tar" "$layer" | tar -C "$root" --numeric-owner -xpf -
+  # Its dpkg already leaves out documentation, manuals and translations.
+  echo "deb $MIRROR $SUITE main" > "$root/etc/apt/labdeck-build.list"
+  cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+  py_apt() {
+    DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q -y \
+      -o Dir::Etc::SourceList=/etc/apt/labdeck-build.list -o Dir::Etc::SourceParts=/nonexistent "$@" \
+      >>"$WORK/python-apt.log" 2>&1 || { tail -n 20 "$WORK/python-apt.log" >&2; exit 1; }
+  }
+  say "installing python3 from $MIRROR into a copy of the ubuntu/debian root"
+  py_apt --error-on=any update
+  py_apt install --no-install-recommends python3
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
+    "$root/etc/apt/labdeck-build.list" "$root/etc/resolv.conf" \
+    "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old
+  find "$root/var/log" -type f -delete
+  ln -sfn /usr/bin/python3 "$root/usr/local/bin/python"
+  pyversion=$(chroot "$root" python3 -c 'import platform; print(platform.python_version())')
+  case "$pyversion" in 3.11.*) ;; *) say "warning: python3 is $pyversion, yet the image is tagged python:3.11" ;; esac
+  debian=$(cat "$root/etc/debian_version")
+  rm -f "$root/etc/os-release"
+  cat > "$root/etc/os-release" <<EOF
+PRETTY_NAME="Labdeck stand-in for python:3.11: Debian GNU/Linux 12 ($SUITE) with Debian's python3 $pyversion"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 ($SUITE)"
+VERSION_CODENAME=$SUITE
+ID=debian
+HOME_URL="https://www.debian.org/"
+EOF
+  cat > "$root/etc/labdeck-image" <<EOF
+Labdeck offline image: a stand-in for python:3.11. It is the root of the
+workshop's debian and ubuntu images (Debian $debian, $SUITE, minbase) plus
+Debian's python3 package (Python $pyversion in /usr/bin/python3, with
+/usr/local/bin/python pointing to it), not the official python image built
+from source: there is no pip. apt installs from the workshop's repository
+at $REPO_URL.
+EOF
+  import_root "$root" python:latest 'CMD ["python3"]' \
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'ENV LANG=C.UTF-8' \
+    "ENV PYTHON_VERSION=$pyversion" \
+    "LABEL org.opencontainers.image.description=\"Labdeck stand-in for python:3.11: Debian $SUITE with Debian's python3 $pyversion, see /etc/labdeck-image\"" \
+    -- python:3 python:3.11
+  if verify; then
+    out=$(docker run --rm --network none python:latest python -c 'print(6*7)' 2>&1) || true
+    [ "$out" = 42 ] || check_fail "python:latest cannot run python: $out"
+  fi
+  save python.tar python:latest python:3 python:3.11
 fi
 
 # The manifest, rewritten on every run from what is there.
