@@ -132,3 +132,15 @@ def test_the_site_refuses_a_broken_course_and_says_why(tmp_path, settings, clien
         assert "Deeper" not in response.content.decode()
     finally:
         catalog.reload()
+
+
+def test_the_course_has_every_exercise_of_the_curriculum():
+    """The exercise ids are fixed by ../shared/CURRICULUM.md."""
+    import re
+    from pathlib import Path
+
+    curriculum = Path(__file__).resolve().parent.parent.parent / "shared" / "CURRICULUM.md"
+    wanted = set(re.findall(r"^\s+- `([a-z0-9-]+)`:", curriculum.read_text(), re.M))
+    assert len(wanted) == 44
+    assert set(catalog.get("intro").exercises()) == wanted
+    assert len(catalog.get("intro").sections()) == 27
