@@ -269,6 +269,8 @@ class DockerBackend(Backend):
             )
         except docker.errors.NotFound as exc:
             raise SandboxError(f"sandbox {handle} is gone") from exc
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"sandbox {handle}: {exc.explanation}") from exc
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
         exec_id = created["Id"]
