@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import close_old_connections
 
 from lessons.checker import evaluate
-from lessons.course import Course, Exercise, Section
+from lessons.course import CodeBlock, Course, Exercise, Section
 from lessons.probe import Probe
 from sandboxes import lifecycle, pool
 from sandboxes.backends import get_backend
@@ -26,31 +26,46 @@ from sandboxes.backends import get_backend
 WORKERS = 2
 
 
-async def _type_script(handle: str, script: str, timeout: float = 600) -> tuple[str, int]:
-    """Type script into a login shell of the sandbox and wait until it is done;
-    return what the terminal showed and the exit status of the last command."""
-    stream = await get_backend().open_terminal(handle, 200, 50)
-    token = secrets.token_hex(6)
-    # The typed line shows `$?`; only the command's own output has digits.
-    done = re.compile(rb"__done_" + token.encode() + rb"_(\d+)")
-    output = b""
-    try:
-        await stream.write(b"set +H\r")
-        await stream.write(script.replace("\r\n", "\n").rstrip("\n").encode() + b"\n")
-        await stream.write(f"echo __done_{token}_$?\r".encode())
+class Shell:
+    """A login shell in the sandbox that scripts are typed into, one after the
+    other, as a learner would: variables and the directory carry over."""
+
+    def __init__(self, handle: str):
+        self.handle = handle
+
+    async def __aenter__(self) -> Shell:
+        self.stream = await get_backend().open_terminal(self.handle, 200, 50)
+        await self.stream.write(b"set +H\r")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stream.close()
+
+    async def type(self, script: str, timeout: float = 600) -> tuple[str, int]:
+        """Type script and wait until it is done; return what the terminal
+        showed and the exit status of its last command."""
+        token = secrets.token_hex(6)
+        # The typed line shows `$?`; only the command's own output has digits.
+        done = re.compile(rb"__done_" + token.encode() + rb"_(\d+)")
+        output = b""
+        await self.stream.write(script.replace("\r\n", "\n").rstrip("\n").encode() + b"\n")
+        await self.stream.write(f"echo __done_{token}_$?\r".encode())
         deadline = time.monotonic() + timeout
         while not done.search(output):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"script still running after {timeout:.0f} s")
-            chunk = await asyncio.wait_for(stream.read(65536), left)
+            chunk = await asyncio.wait_for(self.stream.read(65536), left)
             if not chunk:
                 break
             output += chunk
-    finally:
-        await stream.close()
-    match = done.search(output)
-    return output.decode("utf-8", "replace"), int(match.group(1)) if match else -1
+        match = done.search(output)
+        return output.decode("utf-8", "replace"), int(match.group(1)) if match else -1
+
+
+async def _type_script(handle: str, script: str, timeout: float = 600) -> tuple[str, int]:
+    async with Shell(handle) as shell:
+        return await shell.type(script, timeout)
 
 
 def _passes(exercise: Exercise, handle: str) -> tuple[bool, list[str]]:
@@ -135,16 +150,20 @@ def _run_blocks(section: Section, write: Callable[[str], None]) -> list[str]:
               if b.actions & {"run", "interrupt"} and not b.flags & SKIPPED_FLAGS]
     if not blocks:
         return []
-    failures = []
     with _TestSandbox() as handle:
-        for block in blocks:
-            transcript, status = asyncio.run(_type_script(handle, block.code, timeout=300))
-            if status != 0:
-                failures.append(f"{section.path.name}:{block.line}: block exited {status}:\n"
-                                f"{block.code}\n--- terminal ends:\n{transcript[-1200:]}")
-                break
+        failures = asyncio.run(_type_blocks(handle, section, blocks))
     write(f"{'ok' if not failures else 'FAILED':6} {section.path.name} ({len(blocks)} blocks)")
     return failures
+
+
+async def _type_blocks(handle: str, section: Section, blocks: list[CodeBlock]) -> list[str]:
+    async with Shell(handle) as shell:
+        for block in blocks:
+            transcript, status = await shell.type(block.code, timeout=300)
+            if status != 0:
+                return [f"{section.path.name}:{block.line}: block exited {status}:\n"
+                        f"{block.code}\n--- terminal ends:\n{transcript[-1200:]}"]
+    return []
 
 
 def run_block_tests(courses: list[Course], write: Callable[[str], None] = print) -> list[str]:

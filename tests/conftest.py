@@ -36,3 +36,16 @@ def backend(settings):
     get_backend.cache_clear()
     yield get_backend()
     get_backend.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, shared by the page tests."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()

@@ -1,18 +1,10 @@
 """The learner page in a real browser: Start, type, read the output."""
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.browser import launch, wait_for_terminal_line
+from tests.browser import wait_for_terminal_line
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = launch(p)
-        yield browser
-        browser.close()
 
 
 def test_it_gives_a_shell_where_docker_runs(server, browser):

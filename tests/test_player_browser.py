@@ -1,21 +1,13 @@
 """The course pages in a real browser: the catalogue, the slide player with
 its terminal, and the self-paced steps."""
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.browser import launch, wait_for_terminal_line
+from tests.browser import wait_for_terminal_line
 
 pytestmark = pytest.mark.browser
 
 PROMPT = r"learner@labdeck:~# $"
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = launch(p)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

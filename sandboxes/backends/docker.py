@@ -14,6 +14,8 @@ import logging
 import secrets
 import shlex
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import docker
@@ -52,6 +54,19 @@ _UNAVAILABLE = (requests.exceptions.ConnectionError, docker.errors.DockerExcepti
 
 def _unavailable(exc: Exception) -> BackendUnavailable:
     return BackendUnavailable(f"sandbox host unavailable: {exc.__class__.__name__}")
+
+
+@contextmanager
+def _exec_errors(handle: str) -> Iterator[None]:
+    """Engine errors of a command in a sandbox, as the interface names them."""
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise SandboxError(f"sandbox {handle} is gone") from exc
+    except docker.errors.APIError as exc:
+        raise SandboxError(f"sandbox {handle}: {exc.explanation}") from exc
+    except _UNAVAILABLE as exc:
+        raise _unavailable(exc) from exc
 
 
 class DockerTerminal(TerminalStream):
@@ -240,17 +255,11 @@ class DockerBackend(Backend):
             raise _unavailable(exc) from exc
 
     def exec(self, handle: str, argv: list[str], timeout: float = 30) -> ExecResult:
-        try:
+        with _exec_errors(handle):
             api = self.client.api
             exec_id = api.exec_create(handle, ["timeout", str(int(timeout)), *argv])["Id"]
             output = api.exec_start(exec_id)
             code = api.exec_inspect(exec_id)["ExitCode"]
-        except docker.errors.NotFound as exc:
-            raise SandboxError(f"sandbox {handle} is gone") from exc
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"sandbox {handle}: {exc.explanation}") from exc
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
         return ExecResult(code if code is not None else -1, output)
 
     def resize_exec(self, exec_id: str, cols: int, rows: int) -> None:
@@ -262,17 +271,11 @@ class DockerBackend(Backend):
     async def open_terminal(self, handle: str, cols: int, rows: int, argv: list[str] | None = None) -> TerminalStream:
         pidfile = f"/run/labdeck-shell-{secrets.token_hex(6)}"
         script = f"echo $$ > {pidfile}; exec {shlex.join(argv) if argv else 'bash -l'}"
-        try:
+        with _exec_errors(handle):
             created = await asyncio.to_thread(
                 self.client.api.exec_create, handle, ["sh", "-c", script],
                 stdin=True, tty=True, environment={"TERM": "xterm-256color"},
             )
-        except docker.errors.NotFound as exc:
-            raise SandboxError(f"sandbox {handle} is gone") from exc
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"sandbox {handle}: {exc.explanation}") from exc
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
         exec_id = created["Id"]
         reader, writer = await self._hijack(f"/exec/{exec_id}/start", {"Detach": False, "Tty": True})
         terminal = DockerTerminal(self, handle, exec_id, pidfile, reader, writer)
