@@ -47,6 +47,9 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         self.running = False
         self.again: str | None | bool = False
         self.quiet_until = 0.0
+        # Rounds check the section the learner is on (None: every exercise,
+        # until the page says where it is).
+        self.watched: set[str] | None = None
         self.tasks: list[asyncio.Task] = []
         state = await database_sync_to_async(progress.state)(self.owner, self.course)
         await self.send_json({"type": "progress", "exercises": state})
@@ -92,7 +95,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
             while True:
                 if self.handle:
                     changed = await database_sync_to_async(progress.check_round)(
-                        self.owner, self.course, self.handle, explicit)
+                        self.owner, self.course, self.handle, explicit, self.watched)
                     self.quiet_until = time.monotonic() + QUIET_AFTER_ROUND
                     if changed or explicit:
                         await self.send_json({"type": "progress", "exercises": changed})
@@ -109,6 +112,12 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         kind, exercise = content.get("type"), content.get("exercise")
         if kind == "check" and isinstance(exercise, str):
             self.trigger(exercise)
+        elif kind == "slide" and isinstance(content.get("number"), int):
+            section = self.course.section_of(content["number"])
+            watched = section.exercise_ids() if section else set()
+            if watched != self.watched:
+                self.watched = watched
+                self.trigger()
         elif kind == "hint" and isinstance(exercise, str):
             await database_sync_to_async(progress.hint_used)(self.owner, self.course, exercise)
 

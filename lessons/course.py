@@ -111,6 +111,9 @@ class Section:
     slides: list[Slide]
     quiz: bool = False
 
+    def exercise_ids(self) -> set[str]:
+        return {e.id for slide in self.slides for e in slide.exercises}
+
 
 @dataclass
 class Chapter:
@@ -134,6 +137,12 @@ class Course:
 
     def exercises(self) -> dict[str, Exercise]:
         return {e.id: e for slide in self.slides() for e in slide.exercises}
+
+    def section_of(self, slide_number: int) -> Section | None:
+        for section in self.sections():
+            if any(slide.number == slide_number for slide in section.slides):
+                return section
+        return None
 
 
 class _Collector:

@@ -28,14 +28,16 @@ def state(owner: str, course: Course) -> dict[str, dict]:
             for eid in course.exercises()}
 
 
-def check_round(owner: str, course: Course, handle: str, explicit: str | None = None) -> dict[str, dict]:
-    """Evaluate every unfinished exercise against one probe; return what changed."""
+def check_round(owner: str, course: Course, handle: str, explicit: str | None = None,
+                watched: set[str] | None = None) -> dict[str, dict]:
+    """Evaluate the unfinished exercises the learner is on (watched, or all)
+    and the one they asked about, against one probe; return what changed."""
     passed = set(Progress.objects.filter(owner=owner, course=course.slug, status=Progress.PASSED)
                  .values_list("exercise", flat=True))
     probe = Probe(handle)
     changed: dict[str, dict] = {}
     for exercise_id, exercise in course.exercises().items():
-        if exercise_id in passed:
+        if exercise_id in passed or (watched is not None and exercise_id not in watched and exercise_id != explicit):
             continue
         try:
             outcome = evaluate(exercise.check, probe)

@@ -140,6 +140,8 @@ def test_the_course_has_every_exercise_of_the_curriculum():
     from pathlib import Path
 
     curriculum = Path(__file__).resolve().parent.parent.parent / "shared" / "CURRICULUM.md"
+    if not curriculum.exists():
+        pytest.skip("../shared/CURRICULUM.md is not beside this checkout")
     wanted = set(re.findall(r"`([a-z0-9-]+)`: ", curriculum.read_text()))
     assert len(wanted) == 44
     assert set(catalog.get("intro").exercises()) == wanted
