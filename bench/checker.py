@@ -60,10 +60,9 @@ def latency(srv, n: int) -> list[float]:
             srv.query("DELETE FROM lessons_progress WHERE owner = ? AND exercise = 'hello-world'", owner)
             time.sleep(0.3)
             term.send(f"docker run busybox echo hello world; echo round-{i}\r")
-            term.read_until("\rhello world\r\n", timeout=30)
+            term.read_until(f"\nround-{i}\r\n", timeout=30)
             done = time.monotonic()
             samples.append(wait_passed(ws, "hello-world", 10) - done)
-            term.read_until(f"\nround-{i}\r\n")
     term.close()
     return samples
 

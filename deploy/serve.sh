@@ -8,4 +8,4 @@ $PY manage.py sandboxd &
 keeper=$!
 trap 'kill $keeper 2>/dev/null; wait $keeper 2>/dev/null' EXIT INT TERM
 echo "Labdeck: http://${LABDECK_BIND:-127.0.0.1}:${LABDECK_PORT:-8000}/"
-.venv/bin/daphne -b "${LABDECK_BIND:-127.0.0.1}" -p "${LABDECK_PORT:-8000}" labdeck.asgi:application
+$PY -m labdeck.serve -b "${LABDECK_BIND:-127.0.0.1}" -p "${LABDECK_PORT:-8000}" labdeck.asgi:application

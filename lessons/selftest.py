@@ -98,7 +98,7 @@ class _TestSandbox:
     """A sandbox of its own for one group of tests, removed afterwards."""
 
     def __enter__(self):
-        self.sandbox = pool._reserve(f"lessons-test-{secrets.token_hex(4)}")
+        self.sandbox = pool.reserve(f"lessons-test-{secrets.token_hex(4)}")
         if self.sandbox is None:
             raise RuntimeError("no capacity for a test sandbox (LABDECK_MAX_SANDBOXES)")
         lifecycle.start(self.sandbox)

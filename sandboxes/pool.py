@@ -61,7 +61,7 @@ def _capacity_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(7410001)")
 
 
-def _reserve(owner: str) -> Sandbox | None:
+def reserve(owner: str) -> Sandbox | None:
     """Create a `starting` row for owner if the capacity allows one more."""
     with transaction.atomic():
         _capacity_lock()
@@ -87,7 +87,7 @@ def place(owner: str) -> Placement:
         sandbox = claim(owner)
         if sandbox is None:
             get_backend().ping()
-            sandbox = _reserve(owner)
+            sandbox = reserve(owner)
         if sandbox:
             WaitingLearner.objects.filter(owner=owner).delete()
             if sandbox.state == Sandbox.STARTING:
@@ -115,7 +115,7 @@ def fill() -> int:
     pooled = Sandbox.objects.filter(owner="", state__in=(Sandbox.STARTING, Sandbox.READY)).count()
     started = 0
     for _ in range(max(0, settings.LABDECK_POOL_SIZE - pooled)):
-        sandbox = _reserve("")
+        sandbox = reserve("")
         if sandbox is None:
             break
         try:

@@ -43,7 +43,8 @@ class LiveServer:
         self.log = open(f"{self.dir}/server.log", "w+")
         self.procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "labdeck.asgi:application"],
+                [sys.executable, "-m", "labdeck.serve", "-b", "127.0.0.1", "-p", str(self.port),
+                 "labdeck.asgi:application"],
                 cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             )
         ]
