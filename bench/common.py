@@ -190,8 +190,8 @@ class BenchServer(LiveServer):
                          LOG_LEVEL="WARNING", **env)
 
     def query(self, sql: str, *params) -> list[tuple]:
-        with contextlib.closing(sqlite3.connect(f"{self.dir}/db.sqlite3", timeout=20)) as db:
-            return db.execute(sql, params).fetchall()
+        with contextlib.closing(sqlite3.connect(f"{self.dir}/db.sqlite3", timeout=20)) as db, db:
+            return db.execute(sql, params).fetchall()  # `with db` commits a write
 
     def handle(self, info: dict) -> str:
         """The backend handle (container name) of the sandbox a learner got."""
