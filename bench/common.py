@@ -237,3 +237,14 @@ def server(keeper: bool = False, **env: str) -> Iterator[BenchServer]:
 
 def as_dict(rows: list[Row]) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+def ready_learner(srv):
+    """A new learner of srv with a ready sandbox: (learner, start info)."""
+    from tests.support import Learner
+
+    learner = Learner(srv)
+    info = learner.start()
+    if info.get("state") != "ready":
+        raise RuntimeError(f"no sandbox: {info}")
+    return learner, info

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bench.common import Options, Result, Row, fmt_ms, percentile, server
+from bench.common import Options, Result, Row, fmt_ms, percentile, ready_learner, server
 from bench.streams import DirectTerm, LabdeckTerm, Term
-from tests.support import Learner
 
 TARGET_P50, TARGET_P99 = 0.5, 5.0  # ms of overhead
 KEYS = [bytes((c,)) for c in b"abcdefghijklmnopqrstuvwxyz"]
@@ -70,10 +69,7 @@ async def bench(srv, learner, info, handle, warmup: int, n: int) -> dict:
 def run(opts: Options) -> Result:
     warmup, n = opts.pick(100, 20), opts.pick(2000, 200)
     with server(LABDECK_POOL_SIZE="0", LABDECK_MAX_SANDBOXES="4") as srv:
-        learner = Learner(srv)
-        info = learner.start()
-        if info.get("state") != "ready":
-            raise RuntimeError(f"no sandbox: {info}")
+        learner, info = ready_learner(srv)
         samples = asyncio.run(bench(srv, learner, info, srv.handle(info), warmup, n))
 
     lab, direct = samples["labdeck"], samples["direct"]

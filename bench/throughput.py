@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bench.common import Options, Result, Row, median, server
+from bench.common import Options, Result, Row, median, ready_learner, server
 from bench.streams import DirectTerm, LabdeckTerm, Term
-from tests.support import Learner
 
 TARGET_RATIO = 0.60
 
@@ -67,10 +66,7 @@ async def bench(srv, learner, info, handle, size: int, rounds: int) -> dict[str,
 def run(opts: Options) -> Result:
     size, rounds = opts.pick(50_000_000, 10_000_000), opts.pick(3, 1)
     with server(LABDECK_POOL_SIZE="0", LABDECK_MAX_SANDBOXES="4") as srv:
-        learner = Learner(srv)
-        info = learner.start()
-        if info.get("state") != "ready":
-            raise RuntimeError(f"no sandbox: {info}")
+        learner, info = ready_learner(srv)
         runs = asyncio.run(bench(srv, learner, info, srv.handle(info), size, rounds))
 
     lab = median([r["mb_s"] for r in runs["labdeck"]])

@@ -60,19 +60,19 @@ class Probe:
             raise ProbeError("the sandbox's engine did not answer")
         return parts
 
+    def _inspected(self, part: int, what: str) -> list[dict]:
+        try:
+            return json.loads(self._snapshot[part] or "[]")
+        except json.JSONDecodeError as exc:
+            raise ProbeError(f"unreadable {what} list: {exc}") from exc
+
     @cached_property
     def containers(self) -> list[dict]:
-        try:
-            return json.loads(self._snapshot[0] or "[]")
-        except json.JSONDecodeError as exc:
-            raise ProbeError(f"unreadable container list: {exc}") from exc
+        return self._inspected(0, "container")
 
     @cached_property
     def images(self) -> list[dict]:
-        try:
-            return json.loads(self._snapshot[1] or "[]")
-        except json.JSONDecodeError as exc:
-            raise ProbeError(f"unreadable image list: {exc}") from exc
+        return self._inspected(1, "image")
 
     @cached_property
     def volumes(self) -> list[dict]:
