@@ -19,7 +19,8 @@ fi
 if ! docker info >/dev/null 2>&1; then
   echo "setup: starting dockerd"
   mkdir -p /var/log
-  setsid nohup /usr/bin/dockerd >/var/log/labdeck-dockerd.log 2>&1 < /dev/null &
+  dockerd_bin=$(PATH="$PATH:/usr/sbin:/usr/bin" command -v dockerd) || { echo "setup: dockerd not found after installing docker.io" >&2; exit 1; }
+  setsid nohup "$dockerd_bin" >/var/log/labdeck-dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start, see /var/log/labdeck-dockerd.log" >&2; exit 1; }
 fi
