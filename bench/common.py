@@ -21,7 +21,7 @@ from tests.support import LiveServer
 RESULTS = Path(__file__).resolve().parent / "results"
 LABEL = f"org.labdeck.instance={PREFIX}"
 # PROMPT_COMMAND prints this private OSC right before PS1 (deploy/sandbox/bashrc).
-PROMPT_DONE = b"\x1b]6973;labdeck;done\x07"
+PROMPT_DONE = b"\x1b]6973;labdeck;done"
 PROMPT_END = b"# "
 
 

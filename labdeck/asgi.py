@@ -12,6 +12,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from labdeck.routing import websocket_urlpatterns as classroom_routes  # noqa: E402
 from lessons.routing import websocket_urlpatterns as lesson_routes  # noqa: E402
 from sandboxes.routing import websocket_urlpatterns as sandbox_routes  # noqa: E402
 
@@ -20,6 +21,7 @@ application = ProtocolTypeRouter(
         # The embedded set-up serves its own static files; behind a real
         # web server set LABDECK_SERVE_STATIC=False.
         "http": ASGIStaticFilesHandler(django_http) if settings.LABDECK_SERVE_STATIC else django_http,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(sandbox_routes + lesson_routes))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(sandbox_routes + lesson_routes + classroom_routes))),
     }
 )

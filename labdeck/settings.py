@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "labdeck.middleware.removed_learners",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -114,11 +115,13 @@ if os.getenv("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+            # A dashboard's channel takes every event of a room of 200:
+            # room for bursts, since a full channel drops messages.
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 5000},
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 LANGUAGE_CODE = "en"
@@ -153,6 +156,10 @@ LABDECK_POOL_SIZE = envint("LABDECK_POOL_SIZE", 2)
 LABDECK_MAX_SANDBOXES = envint("LABDECK_MAX_SANDBOXES", 20)
 LABDECK_SANDBOX_LIFETIME = envint("LABDECK_SANDBOX_LIFETIME", 4 * 3600)
 LABDECK_SANDBOX_IDLE = envint("LABDECK_SANDBOX_IDLE", 30 * 60)
+LABDECK_IDLE_WARNING = envint("LABDECK_IDLE_WARNING", 5 * 60)
+LABDECK_WARMUP_LEAD = envint("LABDECK_WARMUP_LEAD", 15 * 60)
+LABDECK_STUCK_AFTER = envint("LABDECK_STUCK_AFTER", 10 * 60)
+LABDECK_EXTEND_BY = envint("LABDECK_EXTEND_BY", 30 * 60)
 LABDECK_READY_TIMEOUT = envint("LABDECK_READY_TIMEOUT", 60)
 LABDECK_TERMINAL_SCROLLBACK = envint("LABDECK_TERMINAL_SCROLLBACK", 256 * 1024)
 LABDECK_SERVE_STATIC = envbool("LABDECK_SERVE_STATIC", "True")

@@ -1,12 +1,17 @@
-"""The learner's pages: the front page, joining a workshop, and the
-instructor's printable join cards."""
+"""The classroom's pages: the front page and joining a workshop for
+learners; the workshop list, form, dashboard, join cards and progress export
+for instructors."""
 from __future__ import annotations
 
 import io
 
 import qrcode
 import qrcode.image.svg
+from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
@@ -14,10 +19,12 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from labdeck import join as joining
+from labdeck import workshops
+from labdeck.forms import WorkshopForm
+from labdeck.middleware import LEARNER_KEY
 from labdeck.models import Learner, Workshop
-from sandboxes.owners import SESSION_KEY
-
-LEARNER_KEY = "labdeck_learner"
+from lessons import catalog, rooms
+from sandboxes.owners import POOL_KEY, ROOM_KEY, SESSION_KEY
 
 
 @ensure_csrf_cookie
@@ -54,6 +61,9 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
     request.session.cycle_key()
     request.session[LEARNER_KEY] = learner.pk
     request.session[SESSION_KEY] = learner.owner
+    request.session[POOL_KEY] = workshop.pool_group
+    request.session[ROOM_KEY] = workshop.room
+    async_to_sync(rooms.report)(workshop.room, learner.owner, "joined")
     return redirect(f"/courses/{workshop.course}/")
 
 
@@ -64,10 +74,63 @@ def _qr_svg(url: str) -> str:
     return buffer.getvalue().decode().split("?>", 1)[-1]
 
 
+def _workshop_for_user(request: HttpRequest, code: str) -> Workshop:
+    """The workshop, if this instructor may run it: ownership in one place."""
+    workshop = get_object_or_404(Workshop, code=joining.normalise(code))
+    if not workshop.visible_to(request.user):
+        raise PermissionDenied("This workshop belongs to another instructor.")
+    return workshop
+
+
+@staff_member_required
+def workshop_list(request: HttpRequest) -> HttpResponse:
+    found = Workshop.visible(request.user).annotate(learner_count=Count("learners")).order_by("-starts_at")
+    return render(request, "workshops/list.html", {
+        "workshops": found, "can_create": request.user.has_perm("labdeck.add_workshop")})
+
+
+@staff_member_required
+def workshop_new(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("labdeck.add_workshop"):
+        raise PermissionDenied("You may not create workshops.")
+    form = WorkshopForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        workshop = form.save(commit=False)
+        workshop.instructor = request.user
+        workshop.save()
+        workshops.sync_pool(workshop)
+        return redirect("workshop-dashboard", code=workshop.code)
+    return render(request, "workshops/form.html", {"form": form, "title": "New workshop"},
+                  status=400 if request.method == "POST" else 200)
+
+
+@staff_member_required
+@ensure_csrf_cookie
+def dashboard(request: HttpRequest, code: str) -> HttpResponse:
+    """The live dashboard; its data comes over the websocket."""
+    workshop = _workshop_for_user(request, code)
+    link = request.build_absolute_uri(workshop.join_path())
+    course = catalog.get(workshop.course)
+    return render(request, "workshops/dashboard.html", {
+        "workshop": workshop, "join_link": link, "qr": mark_safe(_qr_svg(link)),
+        "ws_url": f"/ws/workshops/{workshop.code}/", "export_url": f"/workshops/{workshop.code}/export.csv",
+        "cards_url": f"/workshops/{workshop.code}/cards/", "stuck_after": settings.LABDECK_STUCK_AFTER,
+        "slide_count": len(course.slides()) if course else 0,
+    })
+
+
+@staff_member_required
+def export(request: HttpRequest, code: str) -> HttpResponse:
+    workshop = _workshop_for_user(request, code)
+    response = HttpResponse(workshops.progress_csv(workshop), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="labdeck-{workshop.code}-progress.csv"'
+    return response
+
+
 @staff_member_required
 def cards(request: HttpRequest, code: str) -> HttpResponse:
     """A printable page of join cards: workshop, code, link and QR code."""
-    workshop = get_object_or_404(Workshop, code=joining.normalise(code))
+    workshop = _workshop_for_user(request, code)
     link = request.build_absolute_uri(workshop.join_path())
     count = max(1, min(int(request.GET.get("count", workshop.expected_attendees) or 1), 500))
     return render(request, "cards.html", {

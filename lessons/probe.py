@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from datetime import UTC, datetime
 from functools import cached_property
 
 from sandboxes.backends import get_backend
@@ -133,3 +134,17 @@ class Probe:
             _, out = self.run("docker events --since 0 --until \"$(date +%s)\" --format '{{json .}}' 2>/dev/null")
             return _json_lines(out)
         return self._memo(("events",), fetch)
+
+
+def recent_commands(handle: str, count: int = 20) -> list[dict]:
+    """The learner's last shell commands, newest first, with their times
+    (the sandbox's bash writes a `#<epoch>` line before each)."""
+    result = get_backend().exec(handle, ["sh", "-c", f"tail -n {2 * count} /root/.bash_history 2>/dev/null"], 10)
+    commands, at = [], None
+    for line in result.output.decode("utf-8", "replace").splitlines():
+        stamp = re.match(r"^#(\d+)$", line)
+        if stamp:
+            at = datetime.fromtimestamp(int(stamp.group(1)), UTC).isoformat()
+        elif line:
+            commands.append({"command": line, "at": at})
+    return commands[::-1][:count]

@@ -46,15 +46,15 @@ def check_round(owner: str, course: Course, handle: str, explicit: str | None = 
             break
         if outcome.passed:
             attempt = exercise_id == explicit
-            changed[exercise_id] = _record(owner, course.slug, exercise_id, Progress.PASSED, [], attempt)
+            changed[exercise_id] = record(owner, course.slug, exercise_id, Progress.PASSED, [], attempt)
         elif exercise_id == explicit:
-            changed[exercise_id] = _record(owner, course.slug, exercise_id, Progress.FAILED, outcome.missing, True)
+            changed[exercise_id] = record(owner, course.slug, exercise_id, Progress.FAILED, outcome.missing, True)
     if explicit and explicit in passed:
         changed[explicit] = {"status": Progress.PASSED, "missing": []}
     return changed
 
 
-def _record(owner: str, course: str, exercise: str, status: str, missing: list[str], attempt: bool) -> dict:
+def record(owner: str, course: str, exercise: str, status: str, missing: list[str], attempt: bool) -> dict:
     with transaction.atomic():
         row, _ = Progress.objects.get_or_create(owner=owner, course=course, exercise=exercise)
         row.status, row.missing = status, missing
@@ -71,3 +71,38 @@ def hint_used(owner: str, course: Course, exercise: str) -> None:
         return
     row, _ = Progress.objects.get_or_create(owner=owner, course=course.slug, exercise=exercise)
     Progress.objects.filter(pk=row.pk).update(hints_used=F("hints_used") + 1)
+
+
+# Which of two rows for the same exercise wins when progress is merged.
+RANK = {Progress.PENDING: 0, Progress.FAILED: 1, Progress.PASSED: 2}
+
+
+def move(old_owner: str, new_owner: str) -> int:
+    """Give old_owner's progress to new_owner, so that what a learner did
+    before signing up or logging in is kept in their account.
+
+    Rows for the same exercise merge: passed beats failed beats pending, the
+    earliest pass is kept, attempts and hints add up. Returns how many of
+    old_owner's rows were moved or merged; none of them is left behind.
+    """
+    if not old_owner or old_owner == new_owner:
+        return 0
+    with transaction.atomic():
+        rows = list(Progress.objects.select_for_update().filter(owner=old_owner))
+        targets = {(p.course, p.exercise): p for p in Progress.objects.select_for_update().filter(
+            owner=new_owner, course__in={r.course for r in rows})}
+        for row in rows:
+            target = targets.get((row.course, row.exercise))
+            if target is None:
+                continue
+            if (RANK.get(row.status, 0), row.updated_at) > (RANK.get(target.status, 0), target.updated_at):
+                target.status, target.missing = row.status, row.missing
+            passes = [t for t in (row.first_passed_at, target.first_passed_at) if t]
+            target.first_passed_at = min(passes, default=None)
+            target.attempts += row.attempts
+            target.hints_used += row.hints_used
+            target.save()
+        merged = [r.pk for r in rows if (r.course, r.exercise) in targets]
+        Progress.objects.filter(pk__in=merged).delete()
+        Progress.objects.filter(owner=old_owner).update(owner=new_owner)
+    return len(rows)

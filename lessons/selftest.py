@@ -9,7 +9,6 @@ land in the shell history that history checks read.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -20,52 +19,11 @@ from django.db import close_old_connections
 from lessons.checker import evaluate
 from lessons.course import CodeBlock, Course, Exercise, Section
 from lessons.probe import Probe
+from lessons.scripts import Shell, run_setup, type_script
 from sandboxes import lifecycle, pool
 from sandboxes.backends import get_backend
 
 WORKERS = 2
-
-
-class Shell:
-    """A login shell in the sandbox that scripts are typed into, one after the
-    other, as a learner would: variables and the directory carry over."""
-
-    def __init__(self, handle: str):
-        self.handle = handle
-
-    async def __aenter__(self) -> Shell:
-        self.stream = await get_backend().open_terminal(self.handle, 200, 50)
-        await self.stream.write(b"set +H\r")
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.stream.close()
-
-    async def type(self, script: str, timeout: float = 600) -> tuple[str, int]:
-        """Type script and wait until it is done; return what the terminal
-        showed and the exit status of its last command."""
-        token = secrets.token_hex(6)
-        # The typed line shows `$?`; only the command's own output has digits.
-        done = re.compile(rb"__done_" + token.encode() + rb"_(\d+)")
-        output = b""
-        await self.stream.write(script.replace("\r\n", "\n").rstrip("\n").encode() + b"\n")
-        await self.stream.write(f"echo __done_{token}_$?\r".encode())
-        deadline = time.monotonic() + timeout
-        while not done.search(output):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"script still running after {timeout:.0f} s")
-            chunk = await asyncio.wait_for(self.stream.read(65536), left)
-            if not chunk:
-                break
-            output += chunk
-        match = done.search(output)
-        return output.decode("utf-8", "replace"), int(match.group(1)) if match else -1
-
-
-async def _type_script(handle: str, script: str, timeout: float = 600) -> tuple[str, int]:
-    async with Shell(handle) as shell:
-        return await shell.type(script, timeout)
 
 
 def _passes(exercise: Exercise, handle: str) -> tuple[bool, list[str]]:
@@ -75,15 +33,13 @@ def _passes(exercise: Exercise, handle: str) -> tuple[bool, list[str]]:
 
 def test_exercise(exercise: Exercise, handle: str, timeout: float) -> str | None:
     """None when the exercise behaves, else what went wrong."""
-    backend = get_backend()
-    if exercise.setup.strip():
-        result = backend.exec(handle, ["bash", "-c", exercise.setup], 300)
-        if result.exit_code != 0:
-            return f"setup exited {result.exit_code}: {result.output.decode(errors='replace')[-500:]}"
+    status, output = run_setup(handle, exercise)
+    if status != 0:
+        return f"setup exited {status}: {output[-500:]}"
     passed, _ = _passes(exercise, handle)
     if passed:
         return "the check passes before the solve script ran"
-    transcript, _ = asyncio.run(_type_script(handle, exercise.solve))
+    transcript, _ = asyncio.run(type_script(handle, exercise.solve))
     deadline = time.monotonic() + timeout
     missing: list[str] = []
     while time.monotonic() < deadline:

@@ -36,7 +36,8 @@ def start(sandbox: Sandbox) -> Sandbox:
     """
     backend = get_backend()
     try:
-        sandbox.handle = backend.create(sandbox.name, {"org.labdeck.owner": sandbox.owner})
+        sandbox.handle = backend.create(sandbox.name, {"org.labdeck.owner": sandbox.owner,
+                                                       "org.labdeck.group": sandbox.group})
         Sandbox.objects.filter(pk=sandbox.pk).update(handle=sandbox.handle)
         backend.wait_ready(sandbox.handle, settings.LABDECK_READY_TIMEOUT)
     except (SandboxError, BackendUnavailable) as exc:
@@ -77,7 +78,7 @@ def reap(now=None) -> list[str]:
             reason = sandbox.reason or "stopping"
         elif sandbox.expires_at and sandbox.expires_at <= now:
             reason = "expired"
-        elif sandbox.created_at + lifetime <= now:
+        elif not sandbox.expires_at and sandbox.created_at + lifetime <= now:
             reason = "lifetime reached"
         elif sandbox.state == Sandbox.ASSIGNED and (sandbox.last_seen or sandbox.created_at) + idle <= now:
             reason = "idle"

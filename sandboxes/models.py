@@ -30,6 +30,9 @@ class Sandbox(models.Model):
     handle = models.CharField(max_length=128, blank=True)
     state = models.CharField(max_length=16, choices=STATES, default=STARTING)
     owner = models.CharField(max_length=64, blank=True, db_index=True)
+    # The pool this sandbox belongs to: "" for the site's, or a workshop's
+    # (the classroom names it), so that its warm-up and end act on its own.
+    group = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     ready_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
@@ -60,8 +63,30 @@ class WaitingLearner(models.Model):
     """A learner in line for a sandbox while capacity is used up."""
 
     owner = models.CharField(max_length=64, unique=True)
+    group = models.CharField(max_length=64, blank=True)
     joined_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_poll = models.DateTimeField(default=timezone.now)
 
     def position(self) -> int:
-        return WaitingLearner.objects.filter(joined_at__lt=self.joined_at).count() + 1
+        return WaitingLearner.objects.filter(group=self.group, joined_at__lt=self.joined_at).count() + 1
+
+
+class PoolTarget(models.Model):
+    """A group's own pool, as the classroom asks for it (Educates' `initial`
+    and `reserved`): from `active_from`, start sandboxes until `initial` exist
+    and keep `reserved` unclaimed ones ready, never more than `limit` live;
+    at `active_until` the group's sandboxes are reaped."""
+
+    group = models.CharField(max_length=64, unique=True)
+    initial = models.PositiveIntegerField(default=0)
+    reserved = models.PositiveIntegerField(default=0)
+    limit = models.PositiveIntegerField(default=0, help_text="0: no limit of its own")
+    active_from = models.DateTimeField(default=timezone.now)
+    active_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"pool {self.group}: {self.initial} initial, {self.reserved} reserved"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.active_from <= now and (self.active_until is None or now < self.active_until)

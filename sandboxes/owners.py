@@ -9,6 +9,11 @@ from __future__ import annotations
 import secrets
 
 SESSION_KEY = "labdeck_owner"
+# The pool (sandboxes.models.Sandbox.group) the learner's sandbox comes from,
+# and the room (channel-layer group) their live events go to: the classroom
+# sets both when a learner joins a workshop.
+POOL_KEY = "labdeck_pool"
+ROOM_KEY = "labdeck_room"
 
 
 def owner_key(session, create: bool = True) -> str:
@@ -16,3 +21,16 @@ def owner_key(session, create: bool = True) -> str:
     if not key and create:
         key = session[SESSION_KEY] = secrets.token_urlsafe(16)
     return key
+
+
+def owner_group(owner: str) -> str:
+    """The channel-layer group of one owner's open pages."""
+    return f"owner.{owner}"
+
+
+def pool_group(session) -> str:
+    return session.get(POOL_KEY, "")
+
+
+def room(session) -> str:
+    return session.get(ROOM_KEY, "")

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from sandboxes import lifecycle
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
-from sandboxes.models import Sandbox, WaitingLearner
+from sandboxes.models import PoolTarget, Sandbox, WaitingLearner
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,17 @@ class Placement:
         return data
 
 
-def claim(owner: str) -> Sandbox | None:
-    """Give the oldest ready pool sandbox to owner; two callers never share one."""
+def claim(owner: str, group: str = "") -> Sandbox | None:
+    """Give the oldest ready sandbox of the group's pool (then the site's) to
+    owner; two callers never share one."""
     now = timezone.now()
-    ready = Sandbox.objects.filter(state=Sandbox.READY, owner="").order_by("ready_at")
-    for pk in ready.values_list("pk", flat=True)[:8]:
-        if Sandbox.objects.filter(pk=pk, state=Sandbox.READY, owner="").update(
-            state=Sandbox.ASSIGNED, owner=owner, assigned_at=now, last_seen=now
-        ):
-            return Sandbox.objects.get(pk=pk)
+    for pool_group in dict.fromkeys((group, "")):
+        ready = Sandbox.objects.filter(state=Sandbox.READY, owner="", group=pool_group).order_by("ready_at")
+        for pk in ready.values_list("pk", flat=True)[:8]:
+            if Sandbox.objects.filter(pk=pk, state=Sandbox.READY, owner="").update(
+                state=Sandbox.ASSIGNED, owner=owner, group=group, assigned_at=now, last_seen=now
+            ):
+                return Sandbox.objects.get(pk=pk)
     return None
 
 
@@ -61,61 +63,79 @@ def _capacity_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(7410001)")
 
 
-def reserve(owner: str) -> Sandbox | None:
-    """Create a `starting` row for owner if the capacity allows one more."""
+def reserve(owner: str, group: str = "", limit: int = 0) -> Sandbox | None:
+    """Create a `starting` row for owner if the site's capacity, and the
+    group's limit when it has one, allow one more."""
     with transaction.atomic():
         _capacity_lock()
-        if Sandbox.objects.filter(state__in=Sandbox.LIVE).count() >= settings.LABDECK_MAX_SANDBOXES:
+        live = Sandbox.objects.filter(state__in=Sandbox.LIVE)
+        if live.count() >= settings.LABDECK_MAX_SANDBOXES:
             return None
-        return Sandbox.objects.create(owner=owner)
+        if limit and live.filter(group=group).count() >= limit:
+            return None
+        return Sandbox.objects.create(owner=owner, group=group)
+
+
+def _limit(group: str) -> int:
+    target = PoolTarget.objects.filter(group=group).first() if group else None
+    return target.limit if target else 0
 
 
 def current(owner: str) -> Sandbox | None:
     return Sandbox.objects.filter(owner=owner, state__in=(Sandbox.STARTING, Sandbox.ASSIGNED)).first()
 
 
-def place(owner: str) -> Placement:
-    """Find or make a sandbox for owner, or put them in line. Idempotent."""
+def place(owner: str, group: str = "") -> Placement:
+    """Find or make a sandbox for owner, or put them in line. Idempotent.
+
+    A group (a workshop) with a limit of its own is full when that many of
+    its sandboxes are in use: its learners then wait in the group's line.
+    """
     sandbox = current(owner)
     if sandbox:
         Sandbox.objects.filter(pk=sandbox.pk).update(last_seen=timezone.now())
         return Placement(sandbox.state if sandbox.state == Sandbox.STARTING else "ready", sandbox)
     WaitingLearner.objects.filter(last_poll__lt=timezone.now() - QUEUE_STALE).delete()
     waiting = WaitingLearner.objects.filter(owner=owner).first()
-    ahead = waiting.position() - 1 if waiting else WaitingLearner.objects.count()
-    if ahead == 0:
-        sandbox = claim(owner)
+    ahead = waiting.position() - 1 if waiting else WaitingLearner.objects.filter(group=group).count()
+    limit = _limit(group)
+    in_use = Sandbox.objects.filter(group=group, state__in=Sandbox.LIVE).exclude(owner="").count() if limit else 0
+    if ahead == 0 and not (limit and in_use >= limit):
+        sandbox = claim(owner, group)
         if sandbox is None:
             get_backend().ping()
-            sandbox = reserve(owner)
+            sandbox = reserve(owner, group, limit)
         if sandbox:
             WaitingLearner.objects.filter(owner=owner).delete()
             if sandbox.state == Sandbox.STARTING:
                 lifecycle.start(sandbox)
             return Placement("ready", sandbox)
-    waiting, _ = WaitingLearner.objects.get_or_create(owner=owner)
+    waiting, _ = WaitingLearner.objects.get_or_create(owner=owner, defaults={"group": group})
     WaitingLearner.objects.filter(pk=waiting.pk).update(last_poll=timezone.now())
     position = waiting.position()
     message = f"All sandboxes are in use. You are number {position} in line."
     return Placement("queued", position=position, message=message)
 
 
-def safe_place(owner: str) -> Placement:
+def safe_place(owner: str, group: str = "") -> Placement:
     """place(), turning a dead worker into a message instead of an error."""
     try:
-        return place(owner)
+        return place(owner, group)
     except BackendUnavailable:
         return Placement("unavailable", message="The sandbox host is unavailable. Please try again in a moment.")
     except SandboxError as exc:
         return Placement("failed", message=f"Your sandbox could not start: {exc}")
 
 
-def fill() -> int:
-    """Start sandboxes until the pool holds LABDECK_POOL_SIZE unclaimed ones."""
-    pooled = Sandbox.objects.filter(owner="", state__in=(Sandbox.STARTING, Sandbox.READY)).count()
+# Sandboxes started per group and round: the keeper's loop stays responsive
+# (reaping, other groups) while a workshop of 60 warms up.
+START_PER_ROUND = 4
+
+
+def _start_unclaimed(group: str, count: int, limit: int = 0) -> int:
     started = 0
-    for _ in range(max(0, settings.LABDECK_POOL_SIZE - pooled)):
-        sandbox = reserve("")
+    for _ in range(min(count, START_PER_ROUND)):
+        sandbox = reserve("", group, limit)
         if sandbox is None:
             break
         try:
@@ -124,6 +144,74 @@ def fill() -> int:
             break
         started += 1
     return started
+
+
+def group_counts(group: str) -> dict[str, int]:
+    """How a group's sandboxes stand: unclaimed starting and ready, in use."""
+    live = Sandbox.objects.filter(group=group, state__in=(Sandbox.STARTING, Sandbox.READY, Sandbox.ASSIGNED))
+    return {
+        "starting": live.filter(owner="", state=Sandbox.STARTING).count(),
+        "ready": live.filter(owner="", state=Sandbox.READY).count(),
+        "in_use": live.exclude(owner="").count(),
+    }
+
+
+def fill() -> int:
+    """Start sandboxes until the site's pool holds LABDECK_POOL_SIZE unclaimed
+    ones and every active group has its `initial` and `reserved` ones."""
+    pooled = Sandbox.objects.filter(owner="", group="", state__in=(Sandbox.STARTING, Sandbox.READY)).count()
+    started = _start_unclaimed("", settings.LABDECK_POOL_SIZE - pooled)
+    now = timezone.now()
+    for target in PoolTarget.objects.all():
+        if not target.is_active(now):
+            continue
+        counts = group_counts(target.group)
+        unclaimed = counts["starting"] + counts["ready"]
+        wanted = max(target.reserved, target.initial - counts["in_use"])
+        started += _start_unclaimed(target.group, wanted - unclaimed, target.limit)
+    return started
+
+
+def end_group(group: str, reason: str = "workshop ended") -> int:
+    """Reap every sandbox of a group and forget its pool; progress is not
+    touched. Returns how many sandboxes were stopped."""
+    PoolTarget.objects.filter(group=group).delete()
+    WaitingLearner.objects.filter(group=group).delete()
+    stopped = 0
+    for sandbox in Sandbox.objects.filter(group=group, state__in=Sandbox.LIVE):
+        lifecycle.stop(sandbox, reason)
+        stopped += 1
+    return stopped
+
+
+def end_finished_groups(now=None) -> list[str]:
+    """End the groups whose `active_until` has passed."""
+    now = now or timezone.now()
+    ended = list(PoolTarget.objects.filter(active_until__lte=now).values_list("group", flat=True))
+    for group in ended:
+        end_group(group)
+    return ended
+
+
+def transfer(old_owner: str, new_owner: str) -> None:
+    """Hand old_owner's sandbox to new_owner (e.g. at sign-up), unless the
+    new owner already has one."""
+    if old_owner and old_owner != new_owner and current(new_owner) is None:
+        Sandbox.objects.filter(owner=old_owner, state__in=(Sandbox.STARTING, Sandbox.ASSIGNED)).update(owner=new_owner)
+
+
+def extend(owner: str, seconds: int) -> Sandbox | None:
+    """Give owner's sandbox `seconds` more of life, past its lifetime too,
+    and count it as active now."""
+    sandbox = current(owner)
+    if sandbox is None:
+        return None
+    now = timezone.now()
+    deadline = sandbox.expires_at or sandbox.created_at + timedelta(seconds=settings.LABDECK_SANDBOX_LIFETIME)
+    Sandbox.objects.filter(pk=sandbox.pk).update(expires_at=max(now, deadline) + timedelta(seconds=seconds),
+                                                 last_seen=now)
+    sandbox.refresh_from_db()
+    return sandbox
 
 
 def release(owner: str, reason: str = "released") -> None:

@@ -2,16 +2,19 @@
 
 A session reads the shell's output, keeps the most recent part of it so that
 a reloaded page gets its screen back, and forwards it to the one attached
-client. Flow control follows the xterm.js guide: the client acknowledges
-what it has rendered; above HIGH unacknowledged bytes the session stops
-reading from the shell (so a flood waits in the kernel, not in our memory)
-and resumes below LOW. With nobody attached it keeps reading, so a
-`docker logs -f` goes on, and only the recent scrollback is kept.
+client and to any read-only watchers (an instructor helping). Flow control
+follows the xterm.js guide: the client acknowledges what it has rendered;
+above HIGH unacknowledged bytes the session stops reading from the shell (so
+a flood waits in the kernel, not in our memory) and resumes below LOW. With
+nobody attached it keeps reading, so a `docker logs -f` goes on, and only the
+recent scrollback is kept. Watchers have no flow control of their own: they
+see what the learner's pace lets through.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Protocol
 
 from channels.layers import get_channel_layer
@@ -21,9 +24,13 @@ from sandboxes.backends.base import TerminalStream
 
 log = logging.getLogger(__name__)
 
-# The sandbox's bash prints this private OSC sequence before each prompt
-# (deploy/sandbox/bashrc); xterm.js ignores it, Labdeck tells listeners.
-COMMAND_DONE = b"\x1b]6973;labdeck;done\x07"
+# The sandbox's bash prints this private OSC sequence before each prompt,
+# with the command that ended (deploy/sandbox/bashrc); xterm.js ignores it,
+# Labdeck tells listeners.
+COMMAND_DONE = b"\x1b]6973;labdeck;done"
+_DONE = re.compile(rb"\x1b\]6973;labdeck;done(?:;([^\x07]{0,4096}))?\x07")
+# Longest tail of a chunk that may hold the start of an unfinished sequence.
+_CARRY = 4200
 
 HIGH = 256 * 1024
 LOW = 32 * 1024
@@ -41,6 +48,8 @@ class TerminalSession:
         self.handle, self.stream, self.scrollback_limit = handle, stream, scrollback
         self.scrollback = bytearray()
         self.client: Client | None = None
+        self.watchers: set[Client] = set()
+        self.carry = b""
         self.unacked = 0
         self.flowing = asyncio.Event()
         self.flowing.set()
@@ -59,12 +68,37 @@ class TerminalSession:
         if replay:
             self.unacked += len(replay)
             await client.send_output(replay)
+        if self.watchers:
+            await self._tell_watched()
 
     def detach(self, client: Client) -> None:
         if self.client is client:
             self.client = None
             self.unacked = 0
             self.flowing.set()
+
+    async def watch(self, watcher: Client) -> None:
+        """Add a read-only watcher; the learner is told they are watched."""
+        self.watchers.add(watcher)
+        await watcher.send_status("ready", "Watching (read-only).", reset=True)
+        replay = self._replay()
+        if replay:
+            await watcher.send_output(replay)
+        await self._tell_watched()
+
+    async def unwatch(self, watcher: Client) -> None:
+        if watcher in self.watchers:
+            self.watchers.discard(watcher)
+            await self._tell_watched()
+
+    async def _tell_watched(self) -> None:
+        if self.client is None:
+            return
+        if self.watchers:
+            await self.client.send_status("watched", "Your instructor is watching your terminal (read-only).",
+                                          watchers=len(self.watchers))
+        else:
+            await self.client.send_status("unwatched", "Nobody is watching your terminal any more.", watchers=0)
 
     async def input(self, data: bytes) -> None:
         await self.stream.write(data)
@@ -92,8 +126,8 @@ class TerminalSession:
                 data = await self.stream.read(READ_SIZE)
                 if not data:
                     break
-                if COMMAND_DONE in self.scrollback[1 - len(COMMAND_DONE):] + data:
-                    await notify_command_done(self.handle)
+                if self.carry or COMMAND_DONE[:6] in data or b"\x1b" in data[-6:]:
+                    await self._commands(data)
                 self.scrollback += data
                 # Trim only when twice the limit is reached: one memmove per
                 # `limit` bytes of output instead of one per chunk.
@@ -105,6 +139,8 @@ class TerminalSession:
                     if self.unacked > HIGH:
                         self.flowing.clear()
                     await client.send_output(data)
+                for watcher in list(self.watchers):
+                    await watcher.send_output(data)
         except Exception:
             log.exception("terminal session %s failed", self.handle)
         finally:
@@ -113,6 +149,20 @@ class TerminalSession:
             if self.client is not None:
                 await self.client.send_exit(0)
 
+    async def _commands(self, data: bytes) -> None:
+        """Tell listeners about each command-done sequence, including one
+        split across reads."""
+        text = self.carry + data
+        end = 0
+        for match in _DONE.finditer(text):
+            end = match.end()
+            command = (match.group(1) or b"").decode("utf-8", "replace").strip()
+            await notify_command_done(self.handle, command)
+        start = text.rfind(b"\x1b", end)
+        rest = text[start:] if start >= 0 else b""
+        unfinished = rest.startswith(COMMAND_DONE) and b"\x07" not in rest
+        self.carry = rest[:_CARRY] if unfinished or (rest and COMMAND_DONE.startswith(rest)) else b""
+
     async def close(self) -> None:
         self.closed = True
         _sessions.pop(self.handle, None)
@@ -120,11 +170,12 @@ class TerminalSession:
         self.pump_task.cancel()
 
 
-async def notify_command_done(handle: str) -> None:
+async def notify_command_done(handle: str, command: str = "") -> None:
     """Tell whoever listens on the sandbox's group that a shell command ended."""
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(sandbox_group(handle), {"type": "sandbox.command_done", "handle": handle})
+        await layer.group_send(sandbox_group(handle),
+                               {"type": "sandbox.command_done", "handle": handle, "command": command})
 
 
 def sandbox_group(handle: str) -> str:

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 from sandboxes import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
-PREFIX = "labdeck-test"
+PREFIX = os.environ.get("LABDECK_NAME_PREFIX", "labdeck-test")
 
 
 def free_port() -> int:

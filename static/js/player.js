@@ -200,6 +200,10 @@
     }
 
     function terminalState(state, message) {
+      if (state === "watched" || state === "unwatched") {  // for room.js
+        document.dispatchEvent(new CustomEvent("labdeck:message", {detail: {type: state, message: message}}));
+        return;
+      }
       setStatus(state);
       if (state === "ready") say("", false);
       else if (state === "closed") say(message || "Disconnected.", false);
@@ -222,6 +226,13 @@
       }
       ctx.progress.reconnectSoon();
     }
+
+    // A new sandbox (the instructor reset it, or it was reaped): start over.
+    ctx.restartSandbox = function () {
+      if (ctx.terminal) ctx.terminal.dispose();
+      ctx.terminal = null;
+      begin();
+    };
 
     function begin() {
       say("Getting your sandbox…", false);
@@ -463,7 +474,12 @@
     function receive(data) {
       let msg;
       try { msg = JSON.parse(data); } catch (err) { return; }
-      if (!msg || msg.type !== "progress" || typeof msg.exercises !== "object") return;
+      if (msg && msg.type !== "progress") {
+        // Classroom and catch-up messages: for the scripts that handle them.
+        document.dispatchEvent(new CustomEvent("labdeck:message", {detail: msg}));
+        return;
+      }
+      if (!msg || typeof msg.exercises !== "object") return;
       const exercises = msg.exercises || {};
       Object.keys(exercises).forEach(function (id) { update(id, exercises[id] || {}); });
       Object.keys(checking).forEach(function (id) { endCheck(id); });  // answered, changed or not
@@ -753,6 +769,7 @@
   // ------------------------------------------------------------------- init
 
   let started = false;
+  let current = null;
 
   function init(options) {
     const root = document.getElementById("player");
@@ -765,6 +782,7 @@
       terminal: null,
       showTab: function () {},
     };
+    current = ctx;
     ctx.progress = Progress(ctx);
     initSplit(ctx);
     initTabs(ctx);
@@ -776,7 +794,16 @@
     initSandbox(ctx);
   }
 
-  window.LabdeckPlayer = {init: init};
+  // For the scripts beside the player (classroom, catch-up): they listen to
+  // "labdeck:message" events on document and talk back through these.
+  window.LabdeckPlayer = {
+    init: init,
+    send: function (msg) { if (current) current.progress.send(msg); },
+    slide: function () { return Number((location.hash || "#0").slice(1)) || null; },
+    goTo: function (number) { location.hash = "#" + number; },
+    restartSandbox: function () { if (current && current.restartSandbox) current.restartSandbox(); },
+    terminal: function () { return current ? current.terminal : null; },
+  };
   const page = document.getElementById("player");
   if (page) init({mode: page.dataset.mode});
 })();

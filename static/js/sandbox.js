@@ -9,6 +9,11 @@
 // "unavailable" or "failed"; info.retrying is true when the flow retries by
 // itself. onReady(info) gets the sandbox (info.terminal_url). Both calls
 // return {stop()}, which ends the polling.
+//
+// Once a sandbox is ready, its idle clock is followed too: shortly before the
+// reaper would stop an idle sandbox (warn_before seconds ahead of
+// idle_deadline, from /sandbox/status), a banner offers to keep it, which
+// POSTs /sandbox/extend.
 (function () {
   "use strict";
 
@@ -21,6 +26,7 @@
   const POLL_QUEUED_MS = 1000;
   const POLL_STARTING_MS = 500;
   const RETRY_UNREACHABLE_MS = 2000;
+  const IDLE_CHECK_MS = 30000;
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -36,6 +42,82 @@
   function terminalUrl(info) {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     return scheme + location.host + info.terminal_url;
+  }
+
+  // ---- the idle warning ----
+  const idle = {watching: false, timer: null, banner: null, text: null};
+
+  function inWords(ms) {
+    const minutes = Math.floor(ms / 60000);
+    if (minutes < 1) return "in less than a minute";
+    return "in " + minutes + (minutes === 1 ? " minute" : " minutes");
+  }
+
+  function idleBanner() {
+    if (idle.banner) return idle.banner;
+    const banner = document.createElement("div");
+    banner.setAttribute("data-idle-warning", "");
+    banner.setAttribute("role", "alert");
+    banner.style.cssText = "display: flex; align-items: center; justify-content: center; gap: 12px; " +
+      "padding: 8px 16px; font-weight: 600; color: var(--st-reconnecting); background: var(--st-reconnecting-bg)";
+    const text = document.createElement("span");
+    const keep = document.createElement("button");
+    keep.type = "button";
+    keep.className = "button";
+    keep.setAttribute("data-keep-sandbox", "");
+    keep.textContent = "Keep it";
+    keep.addEventListener("click", keepSandbox);
+    banner.append(text, keep);
+    document.body.insertBefore(banner, document.body.firstChild);
+    idle.banner = banner;
+    idle.text = text;
+    return banner;
+  }
+
+  // Show or hide the banner from what the server says, and look again when
+  // the warning is due (at the latest in IDLE_CHECK_MS: activity in the
+  // terminal moves the deadline). kept: the learner just asked to keep it.
+  function followIdle(info, kept) {
+    clearTimeout(idle.timer);
+    if (!info.idle_deadline) {  // the sandbox is gone: nothing left to warn about
+      idle.watching = false;
+      if (idle.banner) idle.banner.hidden = true;
+      return;
+    }
+    const left = Date.parse(info.idle_deadline) - Date.now();
+    const untilWarning = left - info.warn_before * 1000;
+    if (untilWarning <= 0 && !kept) {
+      idleBanner().hidden = false;
+      idle.text.textContent = "Your sandbox has been idle and will be stopped " + inWords(left) + ".";
+    } else if (idle.banner) {
+      idle.banner.hidden = true;
+    }
+    idle.timer = setTimeout(checkIdle, untilWarning > 0 ? Math.min(IDLE_CHECK_MS, untilWarning + 100) : IDLE_CHECK_MS);
+  }
+
+  async function checkIdle() {
+    try {
+      const response = await fetch("/sandbox/status", {credentials: "same-origin"});
+      followIdle(await response.json(), false);
+    } catch (err) {  // Labdeck unreachable for now: ask again later
+      clearTimeout(idle.timer);
+      idle.timer = setTimeout(checkIdle, IDLE_CHECK_MS);
+    }
+  }
+
+  async function keepSandbox() {
+    try {
+      const response = await fetch("/sandbox/extend", {
+        method: "POST", headers: {"X-CSRFToken": csrfToken()}, credentials: "same-origin",
+      });
+      followIdle(await response.json(), true);
+    } catch (err) { /* the banner stays: the learner can press Keep it again */ }
+  }
+
+  function watchIdle() {
+    if (idle.watching) return;
+    idle.watching = true;
+    checkIdle();
   }
 
   // One "get me a sandbox" conversation, polling until it settles.
@@ -55,6 +137,7 @@
       if (stopped) return;
       if (info.state === "ready" || info.state === "assigned") {
         onReady(info);
+        watchIdle();
       } else if (info.state === "queued") {
         onState("queued", info.message, info);
         later(POLL_QUEUED_MS);

@@ -61,6 +61,10 @@
   function mount(element, options) {
     var url = options.url;
     var onState = options.onState || function () {};
+    // readOnly: watch someone else's shell (the instructor's view). xterm takes
+    // no input, and nothing but ACKs goes to the server: no keys, no paste, and
+    // no RESIZE either, so watching never changes the learner's terminal size.
+    var readOnly = !!options.readOnly;
 
     var term = new window.Terminal({
       screenReaderMode: true,   // also what the tests read: .xterm-accessibility rows
@@ -68,8 +72,10 @@
       scrollback: 5000,
       fontFamily: FONT,
       convertEol: false,        // the pty already sends \r\n
-      theme: { background: '#1e1e1e' }
+      theme: { background: '#1e1e1e' },
+      disableStdin: readOnly
     });
+    if (readOnly) element.setAttribute('data-readonly', 'true');
     var fitAddon = new window.FitAddon.FitAddon();
     term.loadAddon(fitAddon);
     term.loadAddon(new window.WebLinksAddon.WebLinksAddon());
@@ -88,8 +94,8 @@
     function send(bytes) {
       if (ws && ws.readyState === WebSocket.OPEN) ws.send(bytes);
     }
-    function sendInput(text) { send(frame(MSG.INPUT, encoder.encode(text))); }
-    function sendResize() { send(resizeFrame(term.cols, term.rows)); }
+    function sendInput(text) { if (!readOnly) send(frame(MSG.INPUT, encoder.encode(text))); }
+    function sendResize() { if (!readOnly) send(resizeFrame(term.cols, term.rows)); }
 
     // --- flow control: tell the server how much output xterm has really rendered,
     // so a flood (e.g. `yes`) is throttled at the source instead of freezing the tab.
@@ -121,7 +127,7 @@
       exited = true;
       var code = typeof info.code === 'number' ? info.code : '?';
       term.write('\r\n\x1b[2m[shell exited with code ' + code +
-                 ' \u2014 press any key to start a new one]\x1b[0m\r\n');
+                 (readOnly ? ']' : ' \u2014 press any key to start a new one]') + '\x1b[0m\r\n');
       onState('exited', 'Shell exited with code ' + code);
     }
 
@@ -145,7 +151,7 @@
         onState('closed', ev.reason || 'The server refused the connection.');
         return;
       }
-      if (exited) return;  // reconnect happens on the next key press
+      if (exited && !readOnly) return;  // reconnect happens on the next key press
       var delay = backoff;
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       onState('reconnecting', 'Connection lost; retrying in ' + (delay / 1000) + 's');
@@ -178,6 +184,7 @@
     }
 
     function onUserData(bytes) {
+      if (readOnly) return;  // xterm's disableStdin already drops keys; paste too
       if (exited) { restartAfterExit(); return; }  // the key only wakes us up
       send(frame(MSG.INPUT, bytes));
     }

@@ -1,7 +1,8 @@
 """Keep the warm pool full and reap sandboxes, until SIGTERM.
 
 Removes orphans once at start-up, then loops: reap expired, idle, dead and
-stuck sandboxes, and refill the pool.
+stuck sandboxes, end the groups (workshops) whose time is over, and refill
+the site's pool and every group's.
 """
 import logging
 import signal
@@ -35,6 +36,7 @@ class Command(BaseCommand):
                     if removed:
                         self.stdout.write(f"removed {len(removed)} orphan sandbox(es)")
                 lifecycle.reap()
+                pool.end_finished_groups()
                 pool.fill()
             except BackendUnavailable as exc:
                 log.warning("%s; retrying", exc)

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from labdeck.consumers import DashboardConsumer, WatchConsumer
+
+websocket_urlpatterns = [
+    path("ws/workshops/<str:code>/", DashboardConsumer.as_asgi()),
+    path("ws/workshops/<str:code>/watch/<int:learner_id>/", WatchConsumer.as_asgi()),
+]

@@ -1,0 +1,220 @@
+"""Workshops end to end, over HTTP and websockets against a live Labdeck with
+its pool keeper: who may see what, warm-up, the line, the live dashboard,
+watching a terminal, reset, extend, remove, and the end of a workshop."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+
+import docker
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.classroom import Attendee, Dashboard, Instructor, wait_json
+from tests.support import PREFIX, LiveServer, TerminalClient
+
+
+@pytest.fixture(scope="module")
+def room():
+    live = LiveServer(keeper=True)
+    yield live
+    live.stop()
+
+
+def learner_id(dashboard: Dashboard, name: str) -> int:
+    item = dashboard.wait_for(lambda i: i.get("kind") == "learner" and i["learner"]["name"] == name,
+                              what=f"{name} on the dashboard")
+    return item["learner"]["id"]
+
+
+def wait_status(client: TerminalClient, predicate, timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for status in client.statuses:
+            if predicate(status):
+                return status
+        client.recv(0.5)
+    raise AssertionError(f"status not seen; got {client.statuses}")
+
+
+def test_it_shows_a_workshop_only_to_its_instructor(room):
+    """Instructor B gets 403 on A's pages and 4403 on its sockets; staff-wide
+    instructors see every workshop; learners see none of it."""
+    ana, bo = Instructor(room, "ana"), Instructor(room, "bo")
+    lead = Instructor(room, "lead", see_all=True)
+    code = ana.create_workshop(title="Room of Ana", initial=0, reserved=0)
+    bo.create_workshop(title="Room of Bo", initial=0, reserved=0)
+    for path in (f"/workshops/{code}/", f"/workshops/{code}/export.csv", f"/workshops/{code}/cards/"):
+        assert ana.http.get(room.url + path).status_code == 200, path
+        assert bo.http.get(room.url + path).status_code == 403, path
+        assert lead.http.get(room.url + path).status_code == 200, path
+    listing = bo.http.get(room.url + "/workshops/").text
+    assert "Room of Bo" in listing and "Room of Ana" not in listing
+    assert "Room of Ana" in lead.http.get(room.url + "/workshops/").text
+
+    assert Dashboard(room, code, ana.http).snapshot["workshop"]["title"] == "Room of Ana"
+    assert Dashboard(room, code, lead.http).snapshot["workshop"]["code"] == code
+    refused = Dashboard(room, code, bo.http)
+    assert not refused.snapshot and refused.closed_code == 4403
+
+    cy = Attendee(room, code, "Cy")
+    page = cy.http.get(room.url + f"/workshops/{code}/")
+    assert "/admin/login/" in page.url  # not staff: asked to log in
+    assert Dashboard(room, code, cy.http).closed_code == 4403
+    assert Dashboard(room, "NOSUCH", ana.http).closed_code == 4404
+
+
+def test_it_refuses_a_workshop_that_ends_before_it_starts(room):
+    ana = Instructor(room, "dee")
+    response = ana.http.post(room.url + "/workshops/new/", data={
+        "title": "Backwards", "course": "intro", "expected_attendees": "3", "reserved": "0", "capacity": "5",
+        "starts_at": "2026-12-01T10:00", "ends_at": "2026-12-01T09:00",
+        "csrfmiddlewaretoken": ana.http.cookies["csrftoken"]})
+    assert response.status_code == 400
+    assert "The workshop must end after it starts." in response.text
+
+
+def test_it_warms_up_fills_queues_and_ends_a_workshop(room):
+    """Two sandboxes prepared on request; two learners get them at once, the
+    third waits in line; a pass shows on the dashboard; the end reaps every
+    sandbox of the workshop and keeps the progress."""
+    ana = Instructor(room, "eve")
+    later = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() + 2 * 3600))
+    code = ana.create_workshop(title="Warm room", initial=2, reserved=1, capacity=2, starts_at=later)
+    board = ana.dashboard(code)
+    time.sleep(2)
+    assert board.snapshot["warmup"]["ready"] == 0  # two hours ahead: not yet
+    board.send(type="warmup")
+    board.wait_for(lambda i: i.get("kind") == "warmup" and i["warmup"]["ready"] == 2, timeout=120,
+                   what="two warm sandboxes")
+
+    first, second, third = (Attendee(room, code, name) for name in ("Fay", "Gus", "Hal"))
+    began = time.monotonic()
+    info = first.start(timeout=1)
+    assert info["state"] == "ready" and time.monotonic() - began < 1.5, info  # from the warm pool
+    assert second.start(timeout=1)["state"] == "ready"
+    queued = third.start(timeout=1)
+    assert queued["state"] == "queued" and queued["position"] == 1, queued
+    for name in ("Fay", "Gus", "Hal"):
+        learner_id(board, name)
+    fay = learner_id(board, "Fay")
+
+    progress = first.progress_socket()
+    wait_json(progress, lambda m: m["type"] == "progress")
+    terminal = first.terminal(info)
+    terminal.read_until("# ")
+    terminal.send("docker version --format '{{.Server.Version}}'\r")
+    board.wait_for(lambda i: i.get("kind") == "progress" and i["learner"] == fay
+                   and i["exercise"] == "docker-version" and i["status"] == "passed", what="Fay's pass")
+    command = board.wait_for(lambda i: i.get("kind") == "command" and i["learner"] == fay, what="Fay's command")
+    assert command["command"] == "docker version --format '{{.Server.Version}}'"
+    board.wait_for(lambda i: i.get("kind") == "presence" and i["learner"] == fay and i["connected"],
+                   what="Fay connected")
+
+    board.send(type="end")
+    board.wait_for(lambda m: m.get("type") == "notice" and "ended" in m["message"], what="end notice")
+    wait_json(progress, lambda m: m["type"] == "ended")
+    engine = docker.from_env()
+    left = engine.containers.list(all=True, filters={"label": [f"org.labdeck.instance={PREFIX}",
+                                                              f"org.labdeck.group=ws-{code}"]})
+    assert left == []
+    assert first.http.get(room.url + "/sandbox/status").json()["state"] == "none"
+    rows = list(csv.DictReader(io.StringIO(ana.http.get(room.url + f"/workshops/{code}/export.csv").text)))
+    assert {r["learner"]: r["docker-version"] for r in rows} == {"Fay": "passed", "Gus": "pending", "Hal": "pending"}
+    late = Attendee(room, code, "Ivy")
+    assert late.join_response.status_code == 404
+    progress.close()
+
+
+def test_the_instructor_watches_resets_extends_and_removes(room):
+    """Watching is read-only and the learner is told; reset gives a fresh
+    sandbox; extend moves the expiry; remove ends the learner's place."""
+    ana = Instructor(room, "flo")
+    code = ana.create_workshop(title="Help room", initial=1, reserved=0, capacity=3)
+    board = ana.dashboard(code)
+    jo = Attendee(room, code, "Jo")
+    info = jo.start()
+    assert info["state"] == "ready", info
+    jo_id = learner_id(board, "Jo")
+    progress = jo.progress_socket()
+    wait_json(progress, lambda m: m["type"] == "progress")
+    terminal = jo.terminal(info)
+    terminal.read_until("# ")
+
+    kim = Attendee(room, code, "Kim")
+    refused = kim.terminal({"terminal_url": f"/ws/workshops/{code}/watch/{jo_id}/"})
+    refused.recv(5)
+    assert refused.statuses[-1]["state"] == "closed"
+    with pytest.raises(ConnectionClosed):
+        refused.ws.recv(timeout=5)
+    assert refused.ws.close_code == 4403  # a learner cannot watch another
+
+    ana_watch = TerminalClient(room, f"/ws/workshops/{code}/watch/{jo_id}/", ana.http.cookies.get_dict())
+    ana_watch.read_until("# ")  # the learner's screen, replayed
+    assert ana_watch.statuses[0]["message"] == "Watching (read-only)."
+    wait_status(terminal, lambda s: s.get("state") == "watched")
+    terminal.send("echo seen-$((6*7))\r")
+    ana_watch.read_until("seen-42")
+    ana_watch.send("touch /tmp/intruder\r")
+    wait_status(ana_watch, lambda s: "read-only" in s.get("message", ""))
+    terminal.send("ls /tmp/intruder || echo absent-$((6*7))\r")
+    terminal.read_until("absent-42")
+    ana_watch.close()
+    wait_status(terminal, lambda s: s.get("state") == "unwatched")
+
+    before = jo.http.get(room.url + "/sandbox/status").json()
+    board.send(type="extend", learner=jo_id)
+    board.wait_for(lambda m: m.get("type") == "notice" and "lasts until" in m["message"], what="extended")
+    after = jo.http.get(room.url + "/sandbox/status").json()
+    assert after["expires_at"] and (before["expires_at"] is None or after["expires_at"] > before["expires_at"])
+
+    board.send(type="reset", learner=jo_id)
+    wait_json(progress, lambda m: m["type"] == "reset")
+    fresh = jo.start()
+    assert fresh["state"] == "ready" and fresh["sandbox"] != info["sandbox"], fresh
+
+    board.send(type="remove", learner=jo_id)
+    wait_json(progress, lambda m: m["type"] == "removed")
+    board.wait_for(lambda i: i.get("kind") == "removed" and i["learner"] == jo_id, what="Jo removed")
+    assert jo.http.get(room.url + "/sandbox/status").json()["state"] == "none"
+    assert all(learner["name"] != "Jo" for learner in ana.dashboard(code).snapshot["learners"])
+    progress.close()
+
+
+def test_the_shell_reports_each_command_even_split_across_reads(settings):
+    """The prompt's sequence carries the command; reads may cut it anywhere."""
+    from channels.layers import get_channel_layer
+
+    from sandboxes import terminal
+
+    output = (b"hello\x1b]6973;labdeck;done;docker ps -a\x07learner# \x1b]6973;labdeck;done;\x07"
+              b"\x1b]0;a title\x07\x1b]6973;labdeck;done;echo h\xc3\xa9\x07")
+
+    class Chunks:
+        def __init__(self, size):
+            self.parts = [output[i:i + size] for i in range(0, len(output), size)]
+
+        async def read(self, limit):
+            return self.parts.pop(0) if self.parts else b""
+
+        async def write(self, data): ...
+        async def resize(self, cols, rows): ...
+        async def close(self): ...
+
+    async def run(size: int) -> list[str]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(terminal.sandbox_group("h"), channel)
+        session = terminal.TerminalSession("h", Chunks(size), 4096)
+        await session.pump_task
+        got = []
+        while True:
+            try:
+                got.append((await asyncio.wait_for(layer.receive(channel), 0.1))["command"])
+            except TimeoutError:
+                return got
+
+    for size in (1, 2, 5, 9, 64, 4096):
+        assert asyncio.run(run(size)) == ["docker ps -a", "", "echo hé"], size
