@@ -63,6 +63,7 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
     request.session[SESSION_KEY] = learner.owner
     request.session[POOL_KEY] = workshop.pool_group
     request.session[ROOM_KEY] = workshop.room
+    request.session[rooms.SECTIONS_KEY] = {"course": workshop.course, "sections": workshop.sections}
     async_to_sync(rooms.report)(workshop.room, learner.owner, "joined")
     return redirect(f"/courses/{workshop.course}/")
 

@@ -16,6 +16,15 @@ from django.utils import timezone
 
 from sandboxes.owners import owner_group
 
+# The sections a workshop teaches: {"course": slug, "sections": [ids]}.
+SECTIONS_KEY = "labdeck_sections"
+
+
+def sections(session, course: str) -> set[str] | None:
+    """The sections of `course` the learner's workshop teaches (None: all)."""
+    chosen = session.get(SECTIONS_KEY) or {}
+    return set(chosen["sections"]) if chosen.get("course") == course and chosen.get("sections") else None
+
 
 def staff_group(room: str) -> str:
     return f"{room}.staff"

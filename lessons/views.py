@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from lessons import catalog
+from lessons import catalog, rooms
 from lessons.course import Course
 from lessons.render import pygments_css, slide_html
 from sandboxes.owners import owner_key
@@ -17,12 +17,15 @@ from sandboxes.owners import owner_key
 MEDIA_TYPES = {".svg": "image/svg+xml", ".png": "image/png"}
 
 
-def _slides(course: Course, mode: str) -> list[dict]:
-    """The slides of a course as the templates need them, for one mode."""
+def _slides(course: Course, mode: str, only: set[str] | None = None) -> list[dict]:
+    """The slides of a course as the templates need them, for one mode, and
+    only of some sections when a workshop teaches a part of the course."""
     skip = "self-paced-only" if mode == "live" else "live-only"
     slides = []
     for chapter in course.chapters:
         for section in chapter.sections:
+            if only and section.id not in only:
+                continue
             for slide in section.slides:
                 if skip in slide.kinds:
                     continue
@@ -72,10 +75,10 @@ def player(request: HttpRequest, slug: str, mode: str = "live") -> HttpResponse:
     if isinstance(course, HttpResponse):
         return course
     owner_key(request.session)  # the progress websocket needs it before any sandbox
-    slides = _slides(course, mode)
+    slides = _slides(course, mode, rooms.sections(request.session, course.slug))
     return render(request, "lessons/player.html" if mode == "live" else "lessons/steps.html", {
         "course": course, "slides": slides, "toc": _toc(slides), "mode": mode,
-        "exercise_count": len(course.exercises()),
+        "exercise_count": sum(len(slide["exercises"]) for slide in slides),
     })
 
 

@@ -51,7 +51,7 @@ class Instructor:
         data = {"title": "Containers workshop", "course": "intro", "expected_attendees": "3", "reserved": "1",
                 "capacity": "10", "starts_at": time.strftime("%Y-%m-%dT%H:%M", time.gmtime()), "open": "on",
                 "csrfmiddlewaretoken": self.http.cookies["csrftoken"]}
-        data.update({k: str(v) for k, v in fields.items()})
+        data.update({k: v if isinstance(v, list) else str(v) for k, v in fields.items()})
         response = self.http.post(self.server.url + "/workshops/new/", data=data)
         match = re.search(r"/workshops/([A-Z0-9]+)/$", response.url)
         assert match, response.text[:2000]

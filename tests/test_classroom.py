@@ -66,6 +66,27 @@ def test_it_shows_a_workshop_only_to_its_instructor(room):
     assert Dashboard(room, "NOSUCH", ana.http).closed_code == 4404
 
 
+def test_a_workshop_teaches_the_sections_it_chose(room):
+    """Its learners' player holds those sections' slides, and its dashboard
+    and export those sections' exercises, in course order."""
+    ana = Instructor(room, "gil")
+    code = ana.create_workshop(title="Short one", initial=0, reserved=0,
+                               sections=["first-containers", "background-containers"])
+    page = Attendee(room, code, "Mo").http.get(room.url + "/courses/intro/").text
+    assert 'data-exercise="hello-world"' in page and 'data-exercise="clock-detached"' in page
+    assert 'data-exercise="docker-version"' not in page and 'data-exercise="build-figlet"' not in page
+    exercises = [e["id"] for e in ana.dashboard(code).snapshot["exercises"]]
+    assert exercises == ["hello-world", "figlet-inside", "fresh-container",
+                         "clock-detached", "three-clocks", "logs-tail", "stop-and-kill"]
+    header = ana.http.get(room.url + f"/workshops/{code}/export.csv").text.splitlines()[0]
+    assert header.startswith("learner,joined_at,removed,passed,hello-world,figlet-inside,")
+    other = ana.http.post(room.url + "/workshops/new/", data={
+        "title": "Wrong", "course": "intro", "sections": ["no-such-section"], "expected_attendees": "1",
+        "reserved": "0", "capacity": "5", "starts_at": "2026-12-01T10:00",
+        "csrfmiddlewaretoken": ana.http.cookies["csrftoken"]})
+    assert other.status_code == 400 and "no-such-section" in other.text
+
+
 def test_it_refuses_a_workshop_that_ends_before_it_starts(room):
     ana = Instructor(room, "dee")
     response = ana.http.post(room.url + "/workshops/new/", data={
