@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -59,6 +60,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         snapshot = await database_sync_to_async(workshops.snapshot)(self.workshop)
         self.owners = await self._owners()
         self.connected: set[str] = set()
+        self.slides: dict[str, int | None] = {}
         self.warmup = snapshot["warmup"]
         await self.send_json(snapshot)
         await rooms.tell_room(self.room, "roll_call")
@@ -84,7 +86,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         await asyncio.sleep(BATCH_SECONDS)
         items, self.pending = self.pending, []
         if items:
-            await self.send_json({"type": "updates", "items": items})
+            await self.send_json({"type": "updates", "items": items, "sent": time.time() * 1000})
 
     async def watch_warmup(self) -> None:
         """Sandboxes warm up in the pool keeper: look every few seconds."""
@@ -99,6 +101,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         rows = await database_sync_to_async(
             lambda: workshops.learner_dicts(self.workshop, list(Learner.objects.filter(pk=learner_id))))()
         if rows:
+            owner = next((o for o, pk in self.owners.items() if pk == learner_id), "")
+            # Presence is not in the database: what this dashboard heard.
+            rows[0].update(connected=owner in self.connected, slide=self.slides.get(owner))
             self.queue({"kind": "learner", "learner": rows[0]})
 
     async def room_event(self, event: dict) -> None:
@@ -115,6 +120,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 return
             await self.refresh_learner(learner_id)
         if kind == "presence":
+            self.slides[owner] = event.get("slide")
             self.queue({"kind": "presence", "learner": learner_id, "connected": event["connected"],
                         "slide": event.get("slide")})
             if not event["connected"]:

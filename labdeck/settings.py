@@ -117,9 +117,14 @@ if os.getenv("REDIS_URL"):
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # A dashboard's channel takes every event of a room of 200:
             # room for bursts, since a full channel drops messages.
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 5000},
+            # A room of 200 joining at once opens more connections than
+            # redis-py's default pool of 100 allows.
+            "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "max_connections": 1000}], "capacity": 5000},
         }
     }
+    # Shared by every process: the join codes' rate limit counts across them.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["REDIS_URL"]}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
 

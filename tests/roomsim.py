@@ -32,6 +32,7 @@ class SimulatedRoom:
         assert all(a.join_response.status_code == 200 for a in self.attendees)
         self.slide_every = slide_every
         self.connected = 0
+        self.sockets: list = []
         self.loop = asyncio.new_event_loop()
         self.stopping: asyncio.Event | None = None
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
@@ -43,12 +44,13 @@ class SimulatedRoom:
 
     async def _main(self) -> None:
         self.stopping = asyncio.Event()
-        await asyncio.gather(*(self._learner(a) for a in self.attendees))
+        await asyncio.gather(*(self._learner(a) for a in self.attendees), return_exceptions=True)
 
     async def _learner(self, attendee: Attendee) -> None:
         async with websockets.connect(ws_url(self.server, "/ws/progress/intro/"), origin=self.server.url,
                                       additional_headers={"Cookie": cookie_header(attendee.http)},
                                       max_size=None) as ws:
+            self.sockets.append(ws)
             await ws.recv()  # the progress state: the consumer is up
             self.connected += 1
             slide = 1
@@ -65,9 +67,14 @@ class SimulatedRoom:
         while not self.stopping.is_set():
             await ws.recv()
 
+    async def _close_all(self) -> None:
+        self.stopping.set()
+        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stopping.set)
+        asyncio.run_coroutine_threadsafe(self._close_all(), self.loop).result(20)
         self.thread.join(10)
+        self.loop.close()
 
 
 def drive(server: LiveServer, code: str, exercises: list[str], rate: float, commands: float = 0) -> list[dict]:

@@ -39,7 +39,7 @@ def test_a_workshop_from_creation_to_helping_a_learner(site, browser):
     board.fill("[name=initial]", "1")
     board.fill("[name=reserved]", "0")
     board.fill("[name=capacity]", "5")
-    board.locator("form").locator("button[type=submit], input[type=submit]").first.click()
+    board.locator("[data-workshop-form] button[type=submit]").click()
     board.wait_for_url(re.compile(r".*/workshops/[A-Z0-9]{6}/$"))
     code = board.url.rstrip("/").rsplit("/", 1)[1]
     board.wait_for_selector("[data-dashboard][data-live=true]")

@@ -82,12 +82,17 @@
   function clock(t) {
     return new Date(t).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"});
   }
+  function hoursMinutes(t) {
+    return new Date(t).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+  }
   function timeEl(iso, text) { return el("time", {datetime: iso || ""}, text); }
 
   const noticeEl = $("[data-notice]");
+  let lastErrorAt = 0;
   function notice(message, kind) {
     noticeEl.textContent = message;
     noticeEl.dataset.kind = kind || "info";
+    if (kind === "error") lastErrorAt = Date.now();
   }
 
   // The top bar's status pill (base.html) tells the state of the socket.
@@ -103,6 +108,7 @@
   let workshop = {code: config.code, open: true, ended: false, lead_slide: null, stuck_after: config.stuckAfter};
   let exercises = [];                // E, in course order, each with .index and .sec
   let sections = [];                 // {id, title, first, last, exercises: [E]}
+  const exerciseById = new Map();
   const learners = new Map();        // String(id) -> record (see buildRow)
   const cells = new Map();           // "learnerId:exerciseId" -> <td>
   const passCounts = new Map();      // exercise id -> learners who passed it
@@ -142,8 +148,8 @@
   }
 
   // Sets the cell from the learner's data; returns whether anything changed.
-  function paintCell(rec, ex, when) {
-    const td = rec.cells[ex.index];
+  function paintCell(rec, ex, when, cell) {
+    const td = cell || rec.cells[ex.index];
     const status = cellStatus(rec, ex);
     const failed = status === "in-progress" && rec.data.exercises[ex.id] === "failed";
     const key = status + (failed ? "!" : "") + (rec.data.hints[ex.id] || 0) + (rec.stuckOn === ex ? "s" : "");
@@ -180,6 +186,7 @@
     const previous = rec.stuckOn;
     rec.stuckOn = stuckOn;
     rec.row.setAttribute("data-stuck", stuck ? "true" : "false");
+    if (stuck) rec.agoCell.appendChild(rec.stuckTag); else rec.stuckTag.remove();
     if (previous) paintCell(rec, previous);
     if (stuckOn) paintCell(rec, stuckOn);
     return true;
@@ -194,6 +201,7 @@
   function setExercises(list) {
     const byId = new Map();
     sections = [];
+    exerciseById.clear();
     exercises = list.map(function (e, index) {
       let section = byId.get(e.section);
       if (!section) {
@@ -205,6 +213,7 @@
       section.last = Math.max(section.last, e.last_slide);
       const ex = {id: e.id, title: e.title || e.id, index: index, sec: section, first: false};
       section.exercises.push(ex);
+      exerciseById.set(ex.id, ex);
       return ex;
     });
     // columns are grouped by section: keep each section's exercises together
@@ -220,8 +229,11 @@
     learnerCols.append(el("col", {class: "c-name"}), el("col", {class: "c-slide"}), el("col", {class: "c-ago"}));
     fragment.appendChild(learnerCols);
     sections.forEach(function (section, i) {
-      fragment.appendChild(el("colgroup", {span: section.exercises.length, class: "sec " + (i % 2 ? "sec-even" : "sec-odd")}));
+      const group = el("colgroup", {class: "sec " + (i % 2 ? "sec-even" : "sec-odd")});
+      section.exercises.forEach(function () { group.appendChild(el("col", {class: "c-ex"})); });
+      fragment.appendChild(group);
     });
+    table.style.setProperty("--ex-count", exercises.length);
 
     const thead = el("thead");
     const rowSections = el("tr", {class: "head-sections"});
@@ -284,17 +296,18 @@
     const nameCell = el("th", {scope: "row", class: "c-name"});
     const dot = el("span", {class: "dot", "aria-hidden": "true"});
     const presence = el("span", {class: "visually-hidden"}, l.connected ? "online, " : "offline, ");
-    const nameButton = el("button", {type: "button", class: "name-button", "data-open-learner": id,
+    const nameButton = el("button", {type: "button", class: "name-button", "data-open-learner": id, "data-learner-name": "",
                                      "aria-controls": "learner-detail", "aria-expanded": "false"}, l.name);
     nameCell.append(dot, presence, nameButton);
     const slideCell = el("td", {class: "c-slide"}, l.slide === null ? "–" : String(l.slide));
     const agoCell = el("td", {class: "c-ago"});
     const agoTime = timeEl(l.last_progress || "", "");
-    agoCell.append(agoTime, el("span", {class: "stuck-tag"}, "stuck"));
+    agoCell.appendChild(agoTime);
     row.append(nameCell, slideCell, agoCell);
 
     const rec = {id: id, key: String(id), data: l, row: row, nameButton: nameButton, presence: presence, slideCell: slideCell,
-                 agoTime: agoTime, agoText: "", cells: new Array(exercises.length), keys: new Array(exercises.length),
+                 agoCell: agoCell, agoTime: agoTime, agoText: "", stuckTag: el("span", {class: "stuck-tag"}, "stuck"),
+                 cells: new Array(exercises.length), keys: new Array(exercises.length),
                  section: sectionOf(l.slide), stuckOn: null};
     for (const ex of exercises) {
       const td = cellProto.cloneNode(false);
@@ -376,7 +389,9 @@
     cancelAnimationFrame(flushFrame);
     clearTimeout(flushTimer);
     const items = queue.splice(0, queue.length);
-    const touched = new Set();        // records whose cells and stuck state need a look
+    const touched = new Set();        // records whose stuck state, age and filter need a look
+    const repaint = new Set();        // records whose every cell may change (slide, new row)
+    const changed = new Map();        // "learnerId:exerciseId" -> [record, exercise]: one cell each
     const passChanged = new Set();
     let roster = false;               // rows added or removed
     let pace = false;
@@ -396,6 +411,8 @@
           }
           const at = parseTime(item.at);
           if (at !== null && at > (parseTime(rec.data.last_progress) || 0)) rec.data.last_progress = item.at;
+          const ex = exerciseById.get(item.exercise);
+          if (ex) changed.set(rec.key + ":" + ex.id, [rec, ex]);
           touched.add(rec);
           break;
         }
@@ -405,6 +422,7 @@
           if ("slide" in item) rec.data.slide = item.slide;
           paintPresence(rec);
           touched.add(rec);
+          repaint.add(rec);
           pace = true;
           break;
         case "command":
@@ -420,6 +438,7 @@
           const fresh = buildRow(item.learner);
           if (old) old.row.replaceWith(fresh.row); else tbody.appendChild(fresh.row);
           touched.delete(old);
+          repaint.delete(old);
           touched.add(fresh);
           roster = true;
           pace = true;
@@ -430,6 +449,7 @@
           forgetRow(rec);
           rec.row.remove();
           touched.delete(rec);
+          repaint.delete(rec);
           if (rec.key === detailKey) closeDetail(false);
           if (watching && watching.key === rec.key) closeWatch();
           roster = true;
@@ -447,10 +467,16 @@
     const t = now();
     const when = stamp();
     let stuckChanged = false;
-    touched.forEach(function (rec) {
-      if (!learners.has(rec.key)) return;
+    repaint.forEach(function (rec) {
       rec.section = sectionOf(rec.data.slide);
       paintCells(rec, when);
+    });
+    changed.forEach(function (pair, key) {
+      const td = cells.get(key);       // gone if the row was removed or rebuilt since
+      if (td && pair[0].cells[pair[1].index] === td && !repaint.has(pair[0])) paintCell(pair[0], pair[1], when, td);
+    });
+    touched.forEach(function (rec) {
+      if (!learners.has(rec.key)) return;
       if (computeStuck(rec, t)) stuckChanged = true;
       paintAgo(rec, t);
       applyFilter(rec);
@@ -516,7 +542,7 @@
   let filterText = "";
 
   function applyFilter(rec) {
-    const hide = (filterText && rec.data.name.toLowerCase().indexOf(filterText) === -1) ||
+    const hide = !!(filterText && rec.data.name.toLowerCase().indexOf(filterText) === -1) ||
                  (onlyStuck.checked && !rec.stuckOn);
     if (rec.row.hidden !== hide) rec.row.hidden = hide;
   }
@@ -604,7 +630,7 @@
       const li = el("li", {"data-section": section.id, title: label, "data-count": n});
       li.style.setProperty("--h", (n / most).toFixed(3));
       if (workshop.lead_slide !== null && workshop.lead_slide !== undefined &&
-          section.first <= workshop.lead_slide && workshop.lead_slide <= section.last) li.dataset.lead = "true";
+          section.first <= workshop.lead_slide && workshop.lead_slide <= section.last) li.dataset.leadHere = "true";
       li.append(el("span", {class: "bar", "aria-hidden": "true"}), el("span", {class: "visually-hidden"}, label));
       return li;
     });
@@ -617,7 +643,7 @@
   const endButton = $("[data-end-workshop]");
   const warmupButton = $("[data-warmup-start]");
   const leadingEl = $("[data-leading]");
-  const leadInput = $("[data-lead]");
+  const leadInput = $("[data-lead-slide]");
 
   function applyWorkshop(w) {
     if (!w) return;
@@ -696,7 +722,7 @@
     leadInput.removeAttribute("aria-invalid");
     send({type: "lead", slide: n});
   }
-  $("[data-lead-form]").addEventListener("submit", function (event) { event.preventDefault(); leadSlide(); });
+  $("[data-lead]").addEventListener("submit", function (event) { event.preventDefault(); leadSlide(); });
   $("[data-lead-stop]").addEventListener("click", function () { send({type: "lead", slide: null}); });
   function step(delta) {
     const max = config.slideCount || Infinity;
@@ -810,7 +836,7 @@
       .map(function (k) { return k + " ×" + l.hints[k]; });
     fact(items, "Hints used", hints.length ? hints.join(", ") : "none");
     const expires = parseTime(l.sandbox.expires_at);
-    fact(items, "Sandbox", l.sandbox.state + (expires === null ? "" : ", until " + clock(expires).slice(0, 5) +
+    fact(items, "Sandbox", l.sandbox.state + (expires === null ? "" : ", until " + hoursMinutes(expires) +
                                               " (" + until(expires - t) + ")"));
     factsEl.replaceChildren.apply(factsEl, items);
   }
@@ -974,8 +1000,11 @@
       live(false);
       if (event.code >= 4000) {
         connectionState("closed");
-        notice(CLOSE_MESSAGES[event.code] || event.reason || "The server closed the dashboard (" + event.code + ").",
-               "error");
+        // the server usually says why just before closing: keep its words
+        if (Date.now() - lastErrorAt > 2000) {
+          notice(CLOSE_MESSAGES[event.code] || event.reason || "The server closed the dashboard (" + event.code + ").",
+                 "error");
+        }
         return;
       }
       const delay = backoff;
