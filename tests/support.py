@@ -1,12 +1,14 @@
 """Shared test helpers: a live Labdeck server, learners, terminal clients."""
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -17,6 +19,13 @@ from sandboxes import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = os.environ.get("LABDECK_NAME_PREFIX", "labdeck-test")
+
+
+def run_async(coro):
+    """asyncio.run in a thread of its own: once a browser test has run,
+    Playwright's sync API keeps an event loop running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ from lessons.checker import evaluate
 from lessons.course import Exercise
 from lessons.probe import Probe
 from tests.browser import wait_for_terminal_line
+from tests.support import run_async
 
 # The exercise ids of chapter 1 ("First steps"), fixed in CURRICULUM.md.
 CHAPTER_1 = ["docker-version", "hello-world", "figlet-inside", "fresh-container", "clock-detached", "three-clocks",
@@ -85,7 +86,7 @@ def test_it_brings_a_fresh_sandbox_to_a_section_of_chapter_2(sandbox):
             previous = exercises[step.done - 1]
             passed_in_turn[previous.id] = await asyncio.to_thread(passes_soon, previous, sandbox)
 
-    assert asyncio.run(catchup.catch_up(sandbox, exercises, report)), reports[-1].message
+    assert run_async(catchup.catch_up(sandbox, exercises, report)), reports[-1].message
     total = len(CHAPTER_1)
     assert [(r.state, r.done, r.total, r.exercise) for r in reports] == [
         *(("running", i, total, eid) for i, eid in enumerate(CHAPTER_1)), ("done", total, total, "")]
@@ -112,7 +113,7 @@ def test_a_failing_script_stops_the_catch_up_and_says_where(sandbox):
     async def report(step: catchup.Report) -> None:
         reports.append(step)
 
-    assert not asyncio.run(catchup.catch_up(sandbox, exercises, report))
+    assert not run_async(catchup.catch_up(sandbox, exercises, report))
     assert [(r.state, r.done, r.exercise) for r in reports] == [
         ("running", 0, "works"), ("running", 1, "breaks"), ("failed", 1, "breaks")]
     assert reports[-1].message == ("Catch-up stopped at exercise 2 of 3, “Breaks” (breaks): "
@@ -123,7 +124,7 @@ def test_a_failing_script_stops_the_catch_up_and_says_where(sandbox):
 
     reports.clear()
     exercises[1] = _exercise("bad-setup", "true", setup="exit 3")
-    assert not asyncio.run(catchup.catch_up(sandbox, exercises, report))
+    assert not run_async(catchup.catch_up(sandbox, exercises, report))
     assert reports[-1].message == ("Catch-up stopped at exercise 2 of 3, “Bad setup” (bad-setup): "
                                    "its setup script failed (exit status 3).")
 

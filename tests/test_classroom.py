@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.classroom import Attendee, Dashboard, Instructor, wait_json
-from tests.support import PREFIX, LiveServer, TerminalClient
+from tests.support import PREFIX, LiveServer, TerminalClient, run_async
 
 
 @pytest.fixture(scope="module")
@@ -238,4 +238,4 @@ def test_the_shell_reports_each_command_even_split_across_reads(settings):
                 return got
 
     for size in (1, 2, 5, 9, 64, 4096):
-        assert asyncio.run(run(size)) == ["docker ps -a", "", "echo hé"], size
+        assert run_async(run(size)) == ["docker ps -a", "", "echo hé"], size

@@ -1,6 +1,6 @@
 """An instructor and a learner in two browser contexts: create a workshop,
 join with its code, pass an exercise and see it on the dashboard, watch the
-learner's terminal read-only, broadcast, and lead the slides."""
+learner's terminal read-only, see them stuck, broadcast, and lead the slides."""
 from __future__ import annotations
 
 import re
@@ -18,7 +18,7 @@ PROMPT = r"learner@labdeck:~# $"
 
 @pytest.fixture(scope="module")
 def site():
-    live = LiveServer(keeper=True)
+    live = LiveServer(keeper=True, LABDECK_STUCK_AFTER="3")
     yield live
     live.stop()
 
@@ -92,6 +92,12 @@ def test_a_workshop_from_creation_to_helping_a_learner(site, browser):
     page.keyboard.type("ls /tmp/intruder || echo nobody-typed-here")
     page.keyboard.press("Enter")
     wait_for_terminal_line(page, r"^nobody-typed-here\s*$")
+
+    # No progress on the section's next exercise for longer than
+    # LABDECK_STUCK_AFTER (3 s here): Lou stands out, grouped by exercise.
+    board.wait_for_selector(f'[data-learner-row="{lou}"][data-stuck=true]', timeout=20_000)
+    assert "Lou" in board.inner_text('[data-stuck-on="figlet-inside"]')
+    assert board.inner_text("[data-stuck-count]") == "1"
 
     # Broadcast and lead the slides.
     board.fill("[data-broadcast] textarea", "Break until 11:00")
