@@ -75,6 +75,10 @@ class Workshop(models.Model):
     def join_path(self) -> str:
         return f"/join/{self.code}/"
 
+    def has_ended(self) -> bool:
+        """Ended by the instructor, or its end time has passed."""
+        return self.ended_at is not None or (self.ends_at is not None and self.ends_at <= timezone.now())
+
     def is_joinable(self) -> bool:
         return self.open and self.ended_at is None and (self.ends_at is None or self.ends_at > timezone.now())
 

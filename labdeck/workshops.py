@@ -76,7 +76,7 @@ def exercises(workshop: Workshop, course: Course) -> list[dict]:
 def workshop_dict(workshop: Workshop) -> dict:
     return {
         "code": workshop.code, "title": workshop.title, "course": workshop.course, "open": workshop.is_joinable(),
-        "ended": workshop.ended_at is not None, "lead_slide": workshop.lead_slide,
+        "ended": workshop.has_ended(), "lead_slide": workshop.lead_slide,
         "stuck_after": settings.LABDECK_STUCK_AFTER,
     }
 

@@ -87,6 +87,15 @@ def test_a_workshop_teaches_the_sections_it_chose(room):
     assert other.status_code == 400 and "no-such-section" in other.text
 
 
+def test_a_workshop_past_its_end_time_is_over(room):
+    """No one joins it, and its dashboard says it has ended."""
+    ana = Instructor(room, "hugo")
+    start, end = (time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() - ago)) for ago in (7200, 120))
+    code = ana.create_workshop(title="Yesterday", initial=0, reserved=0, starts_at=start, ends_at=end)
+    assert ana.dashboard(code).snapshot["workshop"]["ended"] is True
+    assert Attendee(room, code, "Late").join_response.status_code == 404
+
+
 def test_it_refuses_a_workshop_that_ends_before_it_starts(room):
     ana = Instructor(room, "dee")
     response = ana.http.post(room.url + "/workshops/new/", data={

@@ -109,5 +109,11 @@ def test_a_workshop_from_creation_to_helping_a_learner(site, browser):
     page.wait_for_function("document.querySelector('[data-slide=\"5\"]').getAttribute('aria-current') === 'step'",
                            timeout=5_000)
     assert page.is_visible('[data-room="lead"]')
+
+    # Removing the learner ends their place; their page says so.
+    board.once("dialog", lambda dialog: dialog.accept())
+    board.click(f'[data-action="remove"][data-learner="{lou}"]')
+    page.wait_for_selector('[data-room="removed"]', timeout=5_000)
+    board.wait_for_selector(f'[data-learner-row="{lou}"]', state="detached", timeout=5_000)
     teacher.close()
     learner.close()

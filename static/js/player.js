@@ -441,9 +441,10 @@
         pending.forEach(function (msg) { sock.send(JSON.stringify(msg)); });
       };
       sock.onmessage = function (event) { if (sock === ws) receive(event.data); };
-      sock.onclose = function () {
+      sock.onclose = function (event) {
         if (sock !== ws) return;
         ws = null;
+        if (event.code === 4403) return;  // removed from the workshop: stay away
         timer = setTimeout(connect, backoff + Math.random() * 250);
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       };
