@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from labdeck import ratelimit
 from labdeck.models import Learner
 from labdeck.views import LEARNER_KEY
 from lessons import progress
@@ -23,6 +24,7 @@ from sandboxes import pool
 from sandboxes.owners import SESSION_KEY, owner_key
 
 DEFAULT_NEXT = "/courses/"
+LOGIN_SCOPE = "login"
 
 
 def account_owner(user: AbstractBaseUser) -> str:
@@ -83,11 +85,18 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def log_in(request: HttpRequest) -> HttpResponse:
-    """Log in; progress made anonymously in this browser merges into the account."""
+    """Log in; progress made anonymously in this browser merges into the
+    account. Wrong passwords are rate limited per address."""
     form = AuthenticationForm(request, data=request.POST if request.method == "POST" else None)
+    if form.is_bound and ratelimit.blocked(LOGIN_SCOPE, request):
+        return render(request, "registration/login.html", {
+            "form": AuthenticationForm(request), "next": _next(request),
+            "error": "Too many failed logins. Wait a few minutes, then try again."}, status=429)
     if form.is_bound and form.is_valid():
         sign_in(request, form.get_user())
         return redirect(_next(request))
+    if form.is_bound:
+        ratelimit.failed(LOGIN_SCOPE, request)
     return _page(request, "registration/login.html", form)
 
 

@@ -1,16 +1,13 @@
-"""Joining a workshop with its code, guarded against guessing.
-
-Failed attempts are counted per client address in Django's cache; past the
-limit, the form answers 429 until the window passes.
-"""
+"""Joining a workshop with its code, guarded against guessing
+(labdeck.ratelimit counts the wrong codes)."""
 from __future__ import annotations
 
-from django.core.cache import cache
+from django.http import HttpRequest
 
+from labdeck import ratelimit
 from labdeck.models import JOIN_ALPHABET, Workshop
 
-MAX_FAILURES = 10
-WINDOW = 300  # seconds
+SCOPE = "join"
 
 
 def normalise(code: str) -> str:
@@ -18,25 +15,17 @@ def normalise(code: str) -> str:
     return code.strip().upper().replace(" ", "").replace("-", "")
 
 
-def _key(address: str) -> str:
-    return f"join-failures:{address}"
+def blocked(request: HttpRequest) -> bool:
+    return ratelimit.blocked(SCOPE, request)
 
 
-def blocked(address: str) -> bool:
-    return cache.get(_key(address), 0) >= MAX_FAILURES
-
-
-def find(code: str, address: str) -> Workshop | None:
+def find(code: str, request: HttpRequest) -> Workshop | None:
     """The open workshop with this code; counts a failure when there is none."""
     code = normalise(code)
     workshop = None
     if code and all(c in JOIN_ALPHABET for c in code):
         workshop = Workshop.objects.filter(code=code).first()
     if workshop is None or not workshop.is_joinable():
-        cache.add(_key(address), 0, WINDOW)
-        try:
-            cache.incr(_key(address))
-        except ValueError:
-            cache.set(_key(address), 1, WINDOW)
+        ratelimit.failed(SCOPE, request)
         return None
     return workshop

@@ -33,10 +33,6 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
 
 
-def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
 @require_http_methods(["GET", "POST"])
 def join(request: HttpRequest, code: str = "") -> HttpResponse:
     """Join a workshop with its code and a display name; no account needed."""
@@ -47,13 +43,13 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
         return render(request, "join.html", {"code": joining.normalise(code)})
     code, name = request.POST.get("code", ""), request.POST.get("name", "").strip()[:60]
     context = {"code": joining.normalise(code), "name": name}
-    if joining.blocked(_client(request)):
+    if joining.blocked(request):
         context["error"] = "Too many wrong codes. Wait a few minutes, then try again."
         return render(request, "join.html", context, status=429)
     if not name:
         context["error"] = "Please give a name the instructor will recognise."
         return render(request, "join.html", context, status=400)
-    workshop = joining.find(code, _client(request))
+    workshop = joining.find(code, request)
     if workshop is None:
         context["error"] = "No open workshop has this code. Check it with your instructor."
         return render(request, "join.html", context, status=404)

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.utils import timezone
 
 from labdeck.accounts import account_owner
@@ -197,3 +198,31 @@ def test_it_shows_who_is_logged_in_in_the_top_bar(client):
     page = client.get("/courses/").content.decode()
     assert "data-username>grace<" in page and 'action="/accounts/logout/"' in page
     assert "Sign up" not in page
+
+
+def test_it_refuses_a_weak_password(client):
+    """Sign-up applies Django's password validators."""
+    response = client.post("/accounts/signup/", {"username": "weak", "password1": "12345678",
+                                                 "password2": "12345678"})
+    assert response.status_code == 400
+    assert "This password is too common." in response.content.decode()
+    assert not User.objects.filter(username="weak").exists()
+
+
+@pytest.fixture
+def fresh_cache():
+    """The failure counts live in the cache: start and leave it empty."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_it_slows_down_password_guessing(client, django_user_model, fresh_cache):
+    """After ten wrong passwords from one address, even the right one waits."""
+    django_user_model.objects.create_user("kay", password=PASSWORD)
+    for _ in range(10):
+        assert client.post("/accounts/login/", {"username": "kay", "password": "wrong"}).status_code == 400
+    response = client.post("/accounts/login/", {"username": "kay", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
