@@ -27,7 +27,10 @@ def _describe(sandbox: Sandbox) -> dict:
     data = pool.Placement(sandbox.state, sandbox).to_dict()
     if sandbox.state == Sandbox.ASSIGNED:
         deadline = (sandbox.last_seen or sandbox.created_at) + timedelta(seconds=settings.LABDECK_SANDBOX_IDLE)
-        data.update(idle_deadline=deadline.isoformat(), warn_before=settings.LABDECK_IDLE_WARNING)
+        # idle_in: seconds left by the server's clock, so that a browser
+        # whose clock is off still warns in time.
+        data.update(idle_deadline=deadline.isoformat(), warn_before=settings.LABDECK_IDLE_WARNING,
+                    idle_in=round((deadline - timezone.now()).total_seconds(), 1))
     return data
 
 

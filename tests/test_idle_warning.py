@@ -39,6 +39,17 @@ def test_it_warns_before_an_idle_sandbox_is_stopped_and_keeps_it(browser):
         after = datetime.fromisoformat(sandbox_status(page)["idle_deadline"])
         assert after > before
         page.close()
+
+        # A learner whose computer's clock is an hour slow is warned too:
+        # the server says how long is left.
+        slow = browser.new_context()
+        slow.add_init_script("{ const real = Date.now; Date.now = () => real() - 3600e3; }")
+        page = slow.new_page()
+        page.goto(live.url + "/")
+        page.click("#start")
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("[data-idle-warning]", state="visible", timeout=15_000)
+        slow.close()
     finally:
         live.stop()
 

@@ -84,7 +84,7 @@
       if (idle.banner) idle.banner.hidden = true;
       return;
     }
-    const left = Date.parse(info.idle_deadline) - Date.now();
+    const left = typeof info.idle_in === "number" ? info.idle_in * 1000 : Date.parse(info.idle_deadline) - Date.now();
     const untilWarning = left - info.warn_before * 1000;
     if (untilWarning <= 0 && !kept) {
       idleBanner().hidden = false;
