@@ -147,6 +147,12 @@ def test_the_catch_up_button_shows_progress_until_done(server, browser):
     page.wait_for_selector(f'[data-exercise="{TARGET}"][data-status="failed"]', timeout=20_000)
 
     button = page.locator("[data-catchup-button]")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    button.click()
+    assert "may remove containers and images" in questions[0]
+    assert status.is_hidden()  # declined: nothing ran
+    page.once("dialog", lambda dialog: dialog.accept())
     button.click()
     page.wait_for_function(
         """() => /^Catching up: \\d+ of 10 exercises \\([a-z-]+\\)$/.test(

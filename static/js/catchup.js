@@ -39,6 +39,9 @@
   button.addEventListener("click", function () {
     const player = window.LabdeckPlayer;
     if (button.disabled || !player) return;
+    // Setup scripts may remove containers and images: the learner's own work too.
+    if (!window.confirm("Catch up runs the solutions of the earlier sections in your sandbox, " +
+                        "and may remove containers and images you made. Go on?")) return;
     setRunning(true);
     status.hidden = false;
     status.dataset.state = "starting";
