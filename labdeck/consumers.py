@@ -21,7 +21,7 @@ from labdeck import workshops
 from labdeck.models import Learner, Workshop
 from lessons import rooms
 from lessons.probe import recent_commands
-from sandboxes import pool, protocol, terminal
+from sandboxes import pool, protocol
 from sandboxes.backends import BackendUnavailable, SandboxError
 from sandboxes.consumers import TerminalConsumer
 from sandboxes.models import Sandbox, WaitingLearner
@@ -235,14 +235,9 @@ class WatchConsumer(TerminalConsumer):
         sandbox, code, message = await _watched_sandbox(self.scope["user"], kwargs["code"], kwargs["learner_id"])
         if sandbox is None:
             return await self.refuse(code, "closed", message)
-        try:
-            session = await terminal.session_for(sandbox.handle, scrollback=settings.LABDECK_TERMINAL_SCROLLBACK)
-        except BackendUnavailable:
-            return await self.refuse(4503, "unavailable", "The sandbox host is unavailable.")
-        except SandboxError as exc:
-            return await self.refuse(4410, "closed", f"The sandbox is gone ({exc}).")
-        self.watched = session
-        await session.watch(self)
+        self.watched = await self.open_session(sandbox.handle)
+        if self.watched is not None:
+            await self.watched.watch(self)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "watched", None) is not None:
@@ -251,13 +246,3 @@ class WatchConsumer(TerminalConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data and bytes_data[0] == protocol.INPUT:
             await self.send(bytes_data=protocol.status("warning", "This view is read-only."))
-
-    async def send_status(self, state: str, message: str, **extra) -> None:
-        await self.send(bytes_data=protocol.status(state, message, **extra))
-        if state == "closed":
-            self.watched = None
-            await self.close(code=4001, reason=message)
-
-    async def send_exit(self, code: int) -> None:
-        self.watched = None
-        await super().send_exit(code)

@@ -67,16 +67,21 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if problem == "not-ready":
             return await self.refuse(4409, "starting", "The sandbox is not ready yet.")
         self.sandbox_pk, self.last_touch, self.bad_frames = sandbox.pk, time.monotonic(), 0
-        try:
-            self.session = await terminal.session_for(
-                sandbox.handle, scrollback=settings.LABDECK_TERMINAL_SCROLLBACK
-            )
-        except BackendUnavailable:
-            return await self.refuse(4503, "unavailable", "The sandbox host is unavailable.")
-        except SandboxError as exc:
-            return await self.refuse(4410, "closed", f"The sandbox is gone ({exc}).")
+        self.session = await self.open_session(sandbox.handle)
+        if self.session is None:
+            return
         await self.session.attach(self)
         await _touch(self.sandbox_pk)
+
+    async def open_session(self, handle: str) -> terminal.TerminalSession | None:
+        """The sandbox's terminal session, or None after telling the client why not."""
+        try:
+            return await terminal.session_for(handle, scrollback=settings.LABDECK_TERMINAL_SCROLLBACK)
+        except BackendUnavailable:
+            await self.refuse(4503, "unavailable", "The sandbox host is unavailable.")
+        except SandboxError as exc:
+            await self.refuse(4410, "closed", f"The sandbox is gone ({exc}).")
+        return None
 
     async def dispatch(self, message: dict) -> None:
         # Keystrokes, resizes and acknowledgements touch no database: skip

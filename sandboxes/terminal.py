@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Labdeck tells listeners.
 COMMAND_DONE = b"\x1b]6973;labdeck;done"
 _DONE = re.compile(rb"\x1b\]6973;labdeck;done(?:;([^\x07]{0,4096}))?\x07")
+_OSC_START = COMMAND_DONE[:6]
 # Longest tail of a chunk that may hold the start of an unfinished sequence.
 _CARRY = 4200
 
@@ -126,7 +127,7 @@ class TerminalSession:
                 data = await self.stream.read(READ_SIZE)
                 if not data:
                     break
-                if self.carry or COMMAND_DONE[:6] in data or b"\x1b" in data[-6:]:
+                if self.carry or _OSC_START in data or b"\x1b" in data[-6:]:
                     await self._commands(data)
                 self.scrollback += data
                 # Trim only when twice the limit is reached: one memmove per
