@@ -13,6 +13,7 @@ see what the learner's pace lets through.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from typing import Protocol
@@ -134,14 +135,7 @@ class TerminalSession:
                 # `limit` bytes of output instead of one per chunk.
                 if len(self.scrollback) > 2 * self.scrollback_limit:
                     del self.scrollback[:len(self.scrollback) - self.scrollback_limit]
-                client = self.client
-                if client is not None:
-                    self.unacked += len(data)
-                    if self.unacked > HIGH:
-                        self.flowing.clear()
-                    await client.send_output(data)
-                for watcher in list(self.watchers):
-                    await watcher.send_output(data)
+                await self._deliver(data)
         except Exception:
             log.exception("terminal session %s failed", self.handle)
         finally:
@@ -149,6 +143,29 @@ class TerminalSession:
             _sessions.pop(self.handle, None)
             if self.client is not None:
                 await self.client.send_exit(0)
+
+    async def _deliver(self, data: bytes) -> None:
+        """Send output to the client and the watchers. A connection that
+        closes while we write to it (before its disconnect has run) loses its
+        place; it never ends the shell that the others still use."""
+        client = self.client
+        if client is not None:
+            self.unacked += len(data)
+            if self.unacked > HIGH:
+                self.flowing.clear()
+            try:
+                await client.send_output(data)
+            except Exception as exc:
+                log.info("terminal %s: client gone while writing (%s)", self.handle, exc)
+                self.detach(client)
+        for watcher in list(self.watchers):
+            try:
+                await watcher.send_output(data)
+            except Exception as exc:
+                log.info("terminal %s: watcher gone while writing (%s)", self.handle, exc)
+                self.watchers.discard(watcher)
+                with contextlib.suppress(Exception):
+                    await self._tell_watched()
 
     async def _commands(self, data: bytes) -> None:
         """Tell listeners about each command-done sequence, including one

@@ -248,3 +248,47 @@ def test_the_shell_reports_each_command_even_split_across_reads(settings):
 
     for size in (1, 2, 5, 9, 64, 4096):
         assert run_async(run(size)) == ["docker ps -a", "", "echo hé"], size
+
+
+def test_a_watcher_that_closes_mid_write_never_ends_the_learners_shell(settings):
+    """Closing the watch while output flows drops the watcher, not the session."""
+    from sandboxes import terminal
+
+    class Stream:
+        def __init__(self):
+            self.parts = [b"one\r\n", b"two\r\n", b"three\r\n"]
+
+        async def read(self, limit):
+            await asyncio.sleep(0.01)
+            return self.parts.pop(0) if self.parts else b""
+
+        async def write(self, data): ...
+        async def resize(self, cols, rows): ...
+        async def close(self): ...
+
+    class Client:
+        def __init__(self, broken=False):
+            self.broken, self.output, self.statuses, self.exited = broken, b"", [], False
+
+        async def send_output(self, data):
+            if self.broken:
+                raise ConnectionError("Attempt to send on a closed protocol")
+            self.output += data
+
+        async def send_status(self, state, message, **extra):
+            self.statuses.append(state)
+
+        async def send_exit(self, code):
+            self.exited = True
+
+    async def run() -> tuple[Client, terminal.TerminalSession]:
+        learner, watcher = Client(), Client(broken=True)
+        session = terminal.TerminalSession("h", Stream(), 4096)
+        await session.attach(learner)
+        session.watchers.add(watcher)
+        await session.pump_task
+        return learner, session
+
+    learner, session = run_async(run())
+    assert learner.output == b"one\r\ntwo\r\nthree\r\n"  # every line, after the watcher broke
+    assert not session.watchers and learner.statuses[-1] == "unwatched"
