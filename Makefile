@@ -1,6 +1,8 @@
 # Labdeck: `make run` sets everything up and serves it; `make test` tests it.
 PY := .venv/bin/python
 export LABDECK_IMAGE_CACHE ?= /var/lib/labdeck/images
+# Every docker command of the build and the tests talks to the sandbox engine.
+export DOCKER_HOST := unix://$(or $(LABDECK_ENGINE_SOCKET),/run/labdeck/engine.sock)
 
 .PHONY: run test bench setup test-setup images lint vendor clean
 

@@ -11,4 +11,5 @@ NETWORK = "labdeck-bench-sandboxes"
 
 os.environ["LABDECK_NAME_PREFIX"] = PREFIX
 os.environ["LABDECK_SANDBOX_NETWORK"] = NETWORK
+os.environ["LABDECK_SANDBOX_SUBNET"] = "10.215.0.0/16"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")

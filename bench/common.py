@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench import NETWORK, PREFIX
-from tests.support import LiveServer
+from tests.support import LiveServer, engine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LABEL = f"org.labdeck.instance={PREFIX}"
@@ -130,9 +130,8 @@ def render(rows: list[Row], host: dict[str, str], notes: list[str], title: str) 
 
 def load() -> str:
     """The host's load and the containers running that are not the bench's (others' tests, say)."""
-    import docker
 
-    client = docker.from_env()
+    client = engine()
     others = [c for c in client.containers.list()
               if c.labels.get("org.labdeck.instance") != PREFIX]
     client.close()
@@ -145,7 +144,7 @@ def cleanup() -> int:
     """Remove every container, volume and network carrying the bench's label."""
     import docker
 
-    client = docker.from_env()
+    client = engine()
     selector = {"label": LABEL}
     removed = 0
     for container in client.containers.list(all=True, filters=selector):

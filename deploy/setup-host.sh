@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install and start what Labdeck needs on a Debian 12 machine, as root.
 # Idempotent: what is installed or running already is left alone.
-#   setup-host.sh          docker.io and the image build tools, dockerd running
+#   setup-host.sh          the sandbox engine (deploy/engine/start.sh) and the
+#                          image build tools
 #   setup-host.sh --test   also redis-server and Chromium, redis running
 set -euo pipefail
-want=(docker.io iptables debootstrap busybox-static)
+HERE=$(cd "$(dirname "$0")" && pwd)
+want=(docker.io iptables debootstrap busybox-static btrfs-progs jq)
 [ "${1:-}" = "--test" ] && want+=(redis-server chromium)
 missing=()
 for pkg in "${want[@]}"; do
@@ -16,14 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 
-if ! docker info >/dev/null 2>&1; then
-  echo "setup: starting dockerd"
-  mkdir -p /var/log
-  dockerd_bin=$(PATH="$PATH:/usr/sbin:/usr/bin" command -v dockerd) || { echo "setup: dockerd not found after installing docker.io" >&2; exit 1; }
-  setsid nohup "$dockerd_bin" >/var/log/labdeck-dockerd.log 2>&1 < /dev/null &
-  for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
-  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start, see /var/log/labdeck-dockerd.log" >&2; exit 1; }
-fi
+"$HERE/engine/start.sh"
 
 if [ "${1:-}" = "--test" ] && ! redis-cli -p "${LABDECK_TEST_REDIS_PORT:-6379}" ping >/dev/null 2>&1; then
   echo "setup: starting redis-server"

@@ -4,6 +4,7 @@ The helpers fail loudly on a malformed value instead of guessing, in the
 manner of healthchecks' settings.
 """
 import os
+import re
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,6 +23,14 @@ def envint(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envsize(name: str, default: str) -> str:
+    """A size as Docker takes it: a whole number with an optional k, m or g."""
+    value = os.getenv(name, default)
+    if not re.fullmatch(r"[0-9]+[kmgKMG]?", value):
+        raise ValueError(f"{name} must be a size such as 512m or 10g, not {value!r}")
+    return value
 
 
 def envfloat(name: str, default: float) -> float:
@@ -154,13 +163,18 @@ LOGGING = {
 
 # Sandboxes
 LABDECK_BACKEND = os.getenv("LABDECK_BACKEND", "docker")
-LABDECK_DOCKER_HOST = os.getenv("LABDECK_DOCKER_HOST", "unix:///var/run/docker.sock")
+# The sandbox engine of deploy/engine/start.sh, not the host's own Docker.
+LABDECK_DOCKER_HOST = os.getenv("LABDECK_DOCKER_HOST", "unix:///run/labdeck/engine.sock")
 LABDECK_SANDBOX_IMAGE = os.getenv("LABDECK_SANDBOX_IMAGE", "labdeck/sandbox:latest")
 LABDECK_SANDBOX_RUNTIME = os.getenv("LABDECK_SANDBOX_RUNTIME", "")
-LABDECK_SANDBOX_MEMORY = os.getenv("LABDECK_SANDBOX_MEMORY", "1g")
+LABDECK_SANDBOX_MEMORY = envsize("LABDECK_SANDBOX_MEMORY", "1g")
+# The sandbox's whole disk: its own files, its engine's images and containers.
+LABDECK_SANDBOX_DISK = envsize("LABDECK_SANDBOX_DISK", "10g")
 LABDECK_SANDBOX_CPUS = envfloat("LABDECK_SANDBOX_CPUS", 1.0)
 LABDECK_SANDBOX_PIDS = envint("LABDECK_SANDBOX_PIDS", 1024)
 LABDECK_SANDBOX_NETWORK = os.getenv("LABDECK_SANDBOX_NETWORK", "labdeck-sandboxes")
+# Fixed, so that two processes creating the network at once cannot both succeed.
+LABDECK_SANDBOX_SUBNET = os.getenv("LABDECK_SANDBOX_SUBNET", "10.213.0.0/16")
 LABDECK_IMAGE_CACHE = os.getenv("LABDECK_IMAGE_CACHE", "/var/lib/labdeck/images")
 LABDECK_REGISTRY_MIRROR = os.getenv("LABDECK_REGISTRY_MIRROR", "")
 LABDECK_NAME_PREFIX = os.getenv("LABDECK_NAME_PREFIX", "labdeck")

@@ -220,8 +220,8 @@ IMAGE_FILTERS: dict[str, Callable[[dict, object, Probe], bool]] = {
     == _layers(base) and i["Id"] != base["Id"],
     "history": lambda i, want, p: any(re.search(want, line) for line in p.image_history(i["Id"])),
     "run_exec_form": lambda i, want, p: _run_exec_form(p.image_history(i["Id"])) == bool(want),
-    "lacks_file": lambda i, want, p: str(want) not in p.image_files(i["Id"]),
-    "has_file": lambda i, want, p: str(want) in p.image_files(i["Id"]),
+    "lacks_file": lambda i, want, p: not p.image_has_file(i["Id"], str(want)),
+    "has_file": lambda i, want, p: p.image_has_file(i["Id"], str(want)),
     "output": lambda i, want, p: re.search(str(want.get("output", "")),
                                            p.run_image(i["Id"], str(want.get("run", "")))) is not None,
 }
@@ -268,3 +268,9 @@ EVALUATORS: dict[str, Callable[[object, Probe], bool]] = {
     "event": _event,
     "sandbox": _sandbox,
 }
+
+
+def evaluate_in(condition: Condition, handle: str) -> Outcome:
+    """evaluate() against a probe of its own, closed afterwards."""
+    with Probe(handle) as probe:
+        return evaluate(condition, probe)

@@ -17,8 +17,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from lessons import catalog, catchup, progress, rooms
+from lessons.engine_watch import EngineWatch
 from sandboxes import pool
-from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
 from sandboxes.models import Sandbox
 from sandboxes.owners import owner_key, room
 from sandboxes.terminal import sandbox_group
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 # Engine events caused by a round itself (e.g. running an image to read its
 # output) must not start another: events this soon after a round are ignored.
 QUIET_AFTER_ROUND = 0.5
-EVENTS = ["docker", "events", "--format", "{{.Type}} {{.Action}}"]
 # At most this many seconds between looks for a sandbox that no start view
 # announced.
 ASSIGNED_POLL = 10
@@ -51,6 +50,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": "No such course, or no learner session."})
             return await self.close(code=4404)
         self.handle: str | None = None
+        self.watch: EngineWatch | None = None
         self.running = False
         self.again: str | None | bool = False
         self.quiet_until = 0.0
@@ -99,19 +99,12 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(sandbox_group(self.handle), self.channel_name)
         await rooms.report(self.room, self.owner, "sandbox")
         self.trigger()
-        while True:
-            try:
-                stream = await get_backend().open_terminal(self.handle, 200, 24, argv=EVENTS)
-            except (BackendUnavailable, SandboxError):
-                await asyncio.sleep(2)
-                continue
-            try:
-                while await stream.read(4096):
-                    if time.monotonic() >= self.quiet_until:
-                        self.trigger()
-            finally:
-                await stream.close()
-            await asyncio.sleep(1)
+        self.watch = EngineWatch(self.handle, self.engine_event)
+        await self.watch.run()
+
+    def engine_event(self, event: dict) -> None:
+        if time.monotonic() >= self.quiet_until:
+            self.trigger()
 
     def trigger(self, explicit: str | None = None) -> None:
         if self.running:
@@ -124,8 +117,9 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         try:
             while True:
                 if self.handle:
+                    departed = self.watch.departed_list() if self.watch else []
                     changed = await database_sync_to_async(progress.check_round)(
-                        self.owner, self.course, self.handle, explicit, self.watched)
+                        self.owner, self.course, self.handle, explicit, self.watched, departed)
                     self.quiet_until = time.monotonic() + QUIET_AFTER_ROUND
                     if changed or explicit:
                         await self.send_json({"type": "progress", "exercises": changed})
@@ -205,6 +199,6 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
                 task.cancel()
         if self.handle:
             await self.channel_layer.group_discard(sandbox_group(self.handle), self.channel_name)
-        self.handle = None
+        self.handle, self.watch = None, None
         self.follower = asyncio.get_running_loop().create_task(self.follow_sandbox())
         self.tasks.append(self.follower)

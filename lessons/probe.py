@@ -1,51 +1,76 @@
 """One look at a learner's sandbox, shared by every check of a round.
 
-The snapshot of containers, images, volumes, networks and the shell history
-comes from one command in the sandbox; costlier facts (an image's history,
-a container's diff or logs, a command's output) are fetched only when a
-check asks, and at most once per round. All of it goes through the sandbox
-backend, from the platform.
+Containers, images, volumes and networks come from the sandbox's own engine,
+through its API (sandboxes.inner), on one connection kept for the round;
+costlier facts (an image's history, a container's diff or logs, a command's
+output) are fetched only when a check asks, and at most once per round. The
+shell history is read by the sandbox host from the sandbox's filesystem
+(backend.read_file), not by a program of the sandbox. Containers that ran and
+were removed (`docker run --rm`) come from the engine watch
+(lessons.engine_watch), which saw them go.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
+import time
 from datetime import UTC, datetime
 from functools import cached_property
 
 from sandboxes.backends import get_backend
+from sandboxes.dockerstream import join
+from sandboxes.inner import InnerEngine, InnerEngineError
 
-SEPARATOR = "@@labdeck-probe@@"
-SNAPSHOT = f"""
-ids=$(docker ps -aq --no-trunc 2>/dev/null); [ -n "$ids" ] && docker inspect $ids 2>/dev/null || echo '[]'
-echo {SEPARATOR}
-ids=$(docker image ls -aq --no-trunc 2>/dev/null | sort -u); [ -n "$ids" ] && docker image inspect $ids 2>/dev/null \
-  || echo '[]'
-echo {SEPARATOR}
-docker volume ls --format '{{{{json .}}}}' 2>/dev/null
-echo {SEPARATOR}
-docker network ls --format '{{{{json .}}}}' 2>/dev/null
-echo {SEPARATOR}
-cat /root/.bash_history 2>/dev/null
-"""
+HISTORY = "/root/.bash_history"
+# Marks the containers a round makes for itself (running an image, looking
+# into one), which checks and the engine watch leave out.
+PROBE_LABEL = "org.labdeck.probe"
+HISTORY_LIMIT = 4 << 20
+LOG_TAIL = 2000
+# What a check may wait for a command it runs (inside a container, or in a
+# container made from an image).
+RUN_TIMEOUT = 20
 
 
 class ProbeError(Exception):
     """The sandbox did not answer the probe."""
 
 
-def _json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
-
-
 class Probe:
-    def __init__(self, handle: str):
+    def __init__(self, handle: str, departed: list[dict] | None = None):
         self.handle = handle
+        self.departed = departed or []
         self._cache: dict[tuple, object] = {}
+        self._engine: InnerEngine | None = None
+
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def api(self, method: str, path: str, **kwargs):
+        """A call to the sandbox's engine; ProbeError if it does not answer."""
+        return self._engine_do("call", method, path, **kwargs)
+
+    def _engine_do(self, what: str, *args, **kwargs):
+        if self._engine is None:
+            self._engine = InnerEngine(self.handle)
+        try:
+            return getattr(self._engine, what)(*args, **kwargs)
+        except InnerEngineError as exc:
+            raise ProbeError(str(exc)) from exc
 
     def run(self, script: str, timeout: float = 20) -> tuple[int, str]:
-        result = get_backend().exec(self.handle, ["sh", "-c", script], timeout)
+        """A shell script in the sandbox itself (chapter 6's checks), bounded."""
+        result = get_backend().exec(self.handle, ["sh", "-c", script], timeout, 256 * 1024)
         return result.exit_code, result.output.decode("utf-8", "replace")
 
     def _memo(self, key: tuple, fetch):
@@ -53,77 +78,126 @@ class Probe:
             self._cache[key] = fetch()
         return self._cache[key]
 
-    @cached_property
-    def _snapshot(self) -> list[str]:
-        _, out = self.run(SNAPSHOT)
-        parts = out.split(SEPARATOR + "\n")
-        if len(parts) != 5:
-            raise ProbeError("the sandbox's engine did not answer")
-        return parts
-
-    def _inspected(self, part: int, what: str) -> list[dict]:
-        try:
-            return json.loads(self._snapshot[part] or "[]")
-        except json.JSONDecodeError as exc:
-            raise ProbeError(f"unreadable {what} list: {exc}") from exc
+    def _list(self, path: str, **params) -> list:
+        answer = self.api("GET", path, params=params or None)
+        if not isinstance(answer, list):
+            raise ProbeError(f"the sandbox's engine gave no list for {path}")
+        return answer
 
     @cached_property
     def containers(self) -> list[dict]:
-        return self._inspected(0, "container")
+        """Every container, as `docker inspect` shows it, then the departed."""
+        found = []
+        for summary in self._list("/containers/json", all="1"):
+            if PROBE_LABEL in (summary.get("Labels") or {}):
+                continue
+            inspected = self.api("GET", f"/containers/{summary.get('Id', '')}/json", missing_ok=True)
+            if isinstance(inspected, dict):
+                found.append(inspected)
+        ids = {c.get("Id") for c in found}
+        return found + [c for c in self.departed if c.get("Id") not in ids]
 
     @cached_property
     def images(self) -> list[dict]:
-        return self._inspected(1, "image")
+        found = []
+        for summary in self._list("/images/json", all="1"):
+            inspected = self.api("GET", f"/images/{summary.get('Id', '')}/json", missing_ok=True)
+            if isinstance(inspected, dict):
+                found.append(inspected)
+        return found
 
     @cached_property
     def volumes(self) -> list[dict]:
-        return _json_lines(self._snapshot[2])
+        answer = self.api("GET", "/volumes")
+        return (answer or {}).get("Volumes") or [] if isinstance(answer, dict) else []
 
     @cached_property
     def networks(self) -> list[dict]:
-        return _json_lines(self._snapshot[3])
+        return self._list("/networks")
 
     @cached_property
     def history(self) -> list[str]:
         """Commands the learner typed, oldest first (timestamp lines dropped)."""
-        return [line for line in self._snapshot[4].splitlines() if line and not re.match(r"^#\d+$", line)]
+        raw = get_backend().read_file(self.handle, HISTORY, HISTORY_LIMIT) or b""
+        return [line for line in raw.decode("utf-8", "replace").splitlines()
+                if line and not re.match(r"^#\d+$", line)]
 
     def image_history(self, image_id: str) -> list[str]:
         def fetch():
-            _, out = self.run(f"docker history --no-trunc --format '{{{{.CreatedBy}}}}' {shlex.quote(image_id)}")
-            return out.splitlines()
+            layers = self.api("GET", f"/images/{image_id}/history", missing_ok=True) or []
+            return [str(layer.get("CreatedBy", "")) for layer in layers if isinstance(layer, dict)]
         return self._memo(("history", image_id), fetch)
 
     def diff(self, container_id: str) -> list[tuple[str, str]]:
         """(kind, path) pairs: kind A added, C changed, D deleted."""
         def fetch():
-            _, out = self.run(f"docker diff {shlex.quote(container_id)} 2>/dev/null")
-            return [tuple(line.split(" ", 1)) for line in out.splitlines() if " " in line]
+            changes = self.api("GET", f"/containers/{container_id}/changes", missing_ok=True) or []
+            kinds = {0: "C", 1: "A", 2: "D"}
+            return [(kinds.get(c.get("Kind"), "?"), str(c.get("Path", ""))) for c in changes if isinstance(c, dict)]
         return self._memo(("diff", container_id), fetch)
 
     def logs(self, container_id: str) -> str:
+        """What the container printed (its last LOG_TAIL lines)."""
         def fetch():
-            return self.run(f"docker logs --tail 2000 {shlex.quote(container_id)} 2>&1")[1]
+            for container in self.departed:
+                if container.get("Id") == container_id:
+                    return container.get("LabdeckLogs", "")
+            return container_logs(self, container_id, self._tty(container_id))
         return self._memo(("logs", container_id), fetch)
 
+    def _tty(self, container_id: str) -> bool:
+        return any(c.get("Id") == container_id and (c.get("Config") or {}).get("Tty") for c in self.containers)
+
     def exec_in(self, container_id: str, command: str) -> str:
+        """Run `sh -c command` in a running container; what it printed."""
         def fetch():
-            return self.run(f"docker exec {shlex.quote(container_id)} sh -c {shlex.quote(command)} 2>&1", 15)[1]
+            created = self.api("POST", f"/containers/{container_id}/exec", missing_ok=True, body={
+                "Cmd": ["sh", "-c", command], "AttachStdout": True, "AttachStderr": True})
+            if not isinstance(created, dict):
+                return ""
+            output = self.api("POST", f"/exec/{created.get('Id', '')}/start", body={"Detach": False, "Tty": False},
+                              timeout=RUN_TIMEOUT, limit=256 * 1024, missing_ok=True, raw=True)
+            return join(output or b"").decode("utf-8", "replace")
         return self._memo(("exec", container_id, command), fetch)
 
+    def _scratch(self, image: str, cmd: list[str] | None) -> str | None:
+        """A container of image, not started, with no network: its id."""
+        body = {"Image": image, "HostConfig": {"NetworkMode": "none"}, "Labels": {PROBE_LABEL: "1"}}
+        if cmd is not None:
+            body["Cmd"] = cmd
+        created = self.api("POST", "/containers/create", body=body, missing_ok=True)
+        return created.get("Id") if isinstance(created, dict) else None
+
+    def _remove(self, container_id: str) -> None:
+        self.api("DELETE", f"/containers/{container_id}", params={"force": "1", "v": "1"}, missing_ok=True)
+
     def run_image(self, image: str, command: str) -> str:
+        """Run a container of image (with command, or its default one) to its
+        end, with no network; what it printed."""
         def fetch():
-            cmd = f"docker run --rm --network none {shlex.quote(image)} {command}"
-            return self.run(f"{cmd} 2>&1", 20)[1]
+            cid = self._scratch(image, shlex.split(command) if command else None)
+            if cid is None:
+                return ""
+            try:
+                self.api("POST", f"/containers/{cid}/start")
+                self.api("POST", f"/containers/{cid}/wait", timeout=RUN_TIMEOUT)
+                return container_logs(self, cid, False)
+            finally:
+                self._remove(cid)
         return self._memo(("run", image, command), fetch)
 
-    def image_files(self, image: str) -> set[str]:
+    def image_has_file(self, image: str, path: str) -> bool:
+        """Whether the image's filesystem holds path (asked of the engine:
+        the image's files are never copied out)."""
         def fetch():
-            _, out = self.run(
-                f"c=$(docker create {shlex.quote(image)} /x 2>/dev/null) && "
-                f"{{ docker export $c | tar -tf - ; docker rm $c >/dev/null; }}", 30)
-            return {"/" + line.rstrip("/").lstrip("./") for line in out.splitlines()}
-        return self._memo(("files", image), fetch)
+            cid = self._scratch(image, ["/labdeck-probe"])
+            if cid is None:
+                return False
+            try:
+                return self._engine_do("exists", f"/containers/{cid}/archive", {"path": path})
+            finally:
+                self._remove(cid)
+        return self._memo(("file", image, path), fetch)
 
     def sandbox(self, script: str) -> str:
         return self._memo(("sandbox", script), lambda: self.run(script)[1])
@@ -131,17 +205,31 @@ class Probe:
     def events(self) -> list[dict]:
         """The inner engine's recent events (it keeps the last 256)."""
         def fetch():
-            _, out = self.run("docker events --since 0 --until \"$(date +%s)\" --format '{{json .}}' 2>/dev/null")
-            return _json_lines(out)
+            answer = self.api("GET", "/events", params={"since": "0", "until": str(int(time.time()))}, raw=True)
+            events = []
+            for line in answer.splitlines():
+                with contextlib.suppress(ValueError):
+                    event = json.loads(line)
+                    if isinstance(event, dict):
+                        events.append(event)
+            return events
         return self._memo(("events",), fetch)
+
+
+def container_logs(probe: Probe, container_id: str, tty: bool) -> str:
+    raw = probe.api("GET", f"/containers/{container_id}/logs", missing_ok=True, limit=1 << 20, raw=True,
+                    params={"stdout": "1", "stderr": "1", "tail": str(LOG_TAIL)})
+    if raw is None:
+        return ""
+    return (raw if tty else join(raw)).decode("utf-8", "replace")
 
 
 def recent_commands(handle: str, count: int = 20) -> list[dict]:
     """The learner's last shell commands, newest first, with their times
     (the sandbox's bash writes a `#<epoch>` line before each)."""
-    result = get_backend().exec(handle, ["sh", "-c", f"tail -n {2 * count} /root/.bash_history 2>/dev/null"], 10)
+    raw = get_backend().read_file(handle, HISTORY, HISTORY_LIMIT) or b""
     commands, at = [], None
-    for line in result.output.decode("utf-8", "replace").splitlines():
+    for line in raw.decode("utf-8", "replace").splitlines()[-2 * count:]:
         stamp = re.match(r"^#(\d+)$", line)
         if stamp:
             at = datetime.fromtimestamp(int(stamp.group(1)), UTC).isoformat()

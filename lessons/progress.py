@@ -29,12 +29,18 @@ def state(owner: str, course: Course) -> dict[str, dict]:
 
 
 def check_round(owner: str, course: Course, handle: str, explicit: str | None = None,
-                watched: set[str] | None = None) -> dict[str, dict]:
+                watched: set[str] | None = None, departed: list[dict] | None = None) -> dict[str, dict]:
     """Evaluate the unfinished exercises the learner is on (watched, or all)
-    and the one they asked about, against one probe; return what changed."""
+    and the one they asked about, against one probe; return what changed.
+    departed: containers that ran and were removed (lessons.engine_watch)."""
+    with Probe(handle, departed) as probe:
+        return _evaluate(owner, course, probe, explicit, watched)
+
+
+def _evaluate(owner: str, course: Course, probe: Probe, explicit: str | None,
+              watched: set[str] | None) -> dict[str, dict]:
     passed = set(Progress.objects.filter(owner=owner, course=course.slug, status=Progress.PASSED)
                  .values_list("exercise", flat=True))
-    probe = Probe(handle)
     changed: dict[str, dict] = {}
     for exercise_id, exercise in course.exercises().items():
         if exercise_id in passed or (watched is not None and exercise_id not in watched and exercise_id != explicit):

@@ -16,9 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections
 
-from lessons.checker import evaluate
+from lessons.checker import evaluate_in
 from lessons.course import CodeBlock, Course, Exercise, Section
-from lessons.probe import Probe
 from lessons.scripts import Shell, run_setup, type_script
 from sandboxes import lifecycle, pool
 from sandboxes.backends import get_backend
@@ -27,7 +26,7 @@ WORKERS = 2
 
 
 def _passes(exercise: Exercise, handle: str) -> tuple[bool, list[str]]:
-    outcome = evaluate(exercise.check, Probe(handle))
+    outcome = evaluate_in(exercise.check, handle)
     return outcome.passed, outcome.missing
 
 

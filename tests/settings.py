@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("LABDECK_NAME_PREFIX", "labdeck-test")
 os.environ.setdefault("LABDECK_SANDBOX_NETWORK", "labdeck-test-sandboxes")
+os.environ.setdefault("LABDECK_SANDBOX_SUBNET", "10.214.0.0/16")
+os.environ.setdefault("LABDECK_SANDBOX_DISK", "4g")
 os.environ.setdefault("LABDECK_POOL_SIZE", "0")
 os.environ.setdefault("LABDECK_SANDBOX_MEMORY", "512m")
 

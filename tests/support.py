@@ -168,9 +168,16 @@ class TerminalClient:
         self.ws.close()
 
 
+def engine() -> docker.DockerClient:
+    """The sandbox engine the tests' sandboxes run on (not the host's Docker)."""
+    from django.conf import settings
+
+    return docker.DockerClient(base_url=settings.LABDECK_DOCKER_HOST)
+
+
 def remove_test_sandboxes() -> None:
     """Remove every container, volume and network the tests made."""
-    client = docker.from_env()
+    client = engine()
     selector = {"label": f"org.labdeck.instance={PREFIX}"}
     for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True, v=True)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lessons import catalog, catchup, checks
-from lessons.checker import evaluate
+from lessons.checker import evaluate, evaluate_in
 from lessons.course import Exercise
 from lessons.probe import Probe
 from tests.browser import wait_for_terminal_line
@@ -68,7 +68,7 @@ def sandbox():
 def passes_soon(exercise: Exercise, handle: str, timeout: float = 10) -> bool:
     """Whether the exercise's check passes within timeout (as in `lessons test`)."""
     deadline = time.monotonic() + timeout
-    while not evaluate(exercise.check, Probe(handle)).passed:
+    while not evaluate_in(exercise.check, handle).passed:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.5)
@@ -92,8 +92,8 @@ def test_it_brings_a_fresh_sandbox_to_a_section_of_chapter_2(sandbox):
         *(("running", i, total, eid) for i, eid in enumerate(CHAPTER_1)), ("done", total, total, "")]
     assert reports[3].message == f"Catching up: 4 of {total} exercises (fresh-container)"
     assert passed_in_turn == dict.fromkeys(CHAPTER_1, True)
-    probe = Probe(sandbox)
-    failing = {e.id for e in exercises if not evaluate(e.check, probe).passed}
+    with Probe(sandbox) as probe:
+        failing = {e.id for e in exercises if not evaluate(e.check, probe).passed}
     assert failing == set(SUPERSEDED)
 
 

@@ -120,8 +120,8 @@ CASES = [
 @pytest.mark.parametrize(("check", "expected"), CASES, ids=[f"{i}-{'pass' if e else 'fail'}" for i, (_, e)
                                                             in enumerate(CASES)])
 def test_check_kind(handle, check, expected):
-    outcome = evaluate(checks.parse(check), Probe(handle))
-    assert outcome.passed is expected
+    with Probe(handle) as probe:
+        assert evaluate(checks.parse(check), probe).passed is expected
 
 
 def test_a_failing_check_says_what_is_missing(handle):
@@ -129,15 +129,21 @@ def test_a_failing_check_says_what_is_missing(handle):
         {"volume": {"name": "webapps"}, "message": "Create the webapps volume."},
         {"volume": {"name": "logs"}, "message": "Create the logs volume."},
     ]})
-    assert evaluate(check, Probe(handle)).missing == ["Create the logs volume."]
+    with Probe(handle) as probe:
+        assert evaluate(check, probe).missing == ["Create the logs volume."]
 
 
 def test_one_probe_serves_a_whole_round(handle, monkeypatch):
-    """All container and image checks of a round share one snapshot command."""
-    probe = Probe(handle)
-    calls = []
-    original = probe.run
-    monkeypatch.setattr(probe, "run", lambda script, timeout=20: calls.append(script) or original(script, timeout))
-    for check, _ in CASES[:18]:
-        evaluate(checks.parse(check), probe)
-    assert len(calls) == 1
+    """All container and image checks of a round share one connection to the
+    sandbox's engine, and run no program of the sandbox but its relay."""
+    from sandboxes.backends import get_backend
+
+    backend = get_backend()
+    relays, execs = [], []
+    open_relay, exec_ = backend.open_relay, backend.exec
+    monkeypatch.setattr(backend, "open_relay", lambda *a, **k: relays.append(a) or open_relay(*a, **k))
+    monkeypatch.setattr(backend, "exec", lambda *a, **k: execs.append(a) or exec_(*a, **k))
+    with Probe(handle) as probe:
+        for check, _ in CASES[:18]:
+            evaluate(checks.parse(check), probe)
+    assert len(relays) == 1 and execs == []

@@ -8,12 +8,11 @@ import csv
 import io
 import time
 
-import docker
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.classroom import Attendee, Dashboard, Instructor, wait_json
-from tests.support import PREFIX, LiveServer, TerminalClient, run_async
+from tests.support import PREFIX, LiveServer, TerminalClient, engine, run_async
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +145,8 @@ def test_it_warms_up_fills_queues_and_ends_a_workshop(room):
     board.send(type="end")
     board.wait_for(lambda m: m.get("type") == "notice" and "ended" in m["message"], what="end notice")
     wait_json(progress, lambda m: m["type"] == "ended")
-    engine = docker.from_env()
-    left = engine.containers.list(all=True, filters={"label": [f"org.labdeck.instance={PREFIX}",
+    client = engine()
+    left = client.containers.list(all=True, filters={"label": [f"org.labdeck.instance={PREFIX}",
                                                               f"org.labdeck.group=ws-{code}"]})
     assert left == []
     assert first.http.get(room.url + "/sandbox/status").json()["state"] == "none"

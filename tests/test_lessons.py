@@ -33,8 +33,8 @@ def test_no_exercise_passes_in_a_fresh_sandbox(backend):
     backend.create(name, {})
     try:
         backend.wait_ready(name, 60)
-        probe = Probe(name)
-        passed = [eid for eid, e in catalog.get("intro").exercises().items() if evaluate(e.check, probe).passed]
+        with Probe(name) as probe:
+            passed = [eid for eid, e in catalog.get("intro").exercises().items() if evaluate(e.check, probe).passed]
         assert passed == []
     finally:
         backend.destroy(name)

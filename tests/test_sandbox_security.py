@@ -1,9 +1,9 @@
 """What a learner can and cannot reach from inside a sandbox."""
-import docker
 import pytest
 
 from sandboxes import lifecycle, pool
 from sandboxes.backends.docker import CAPABILITIES
+from tests.support import engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,7 +22,7 @@ def sh(backend, sandbox, script: str):
 
 def test_it_is_not_privileged_and_has_limits(two_sandboxes, settings):
     a, _ = two_sandboxes
-    attrs = docker.from_env().containers.get(a.handle).attrs
+    attrs = engine().containers.get(a.handle).attrs
     host = attrs["HostConfig"]
     assert host["Privileged"] is False
     assert sorted(host["CapAdd"]) == sorted(CAPABILITIES)
@@ -31,10 +31,24 @@ def test_it_is_not_privileged_and_has_limits(two_sandboxes, settings):
     assert host["NanoCpus"] == int(settings.LABDECK_SANDBOX_CPUS * 1e9)
     assert host["PidsLimit"] == settings.LABDECK_SANDBOX_PIDS
     assert host["CgroupnsMode"] == "private"
+    assert host["StorageOpt"] == {"size": settings.LABDECK_SANDBOX_DISK}
+    # Docker's default masks stay; no seccomp=unconfined, so the engine's profile applies.
+    assert host["MaskedPaths"] and "/proc/kcore" in host["MaskedPaths"]
+    assert not any("unconfined" in opt for opt in host.get("SecurityOpt") or [])
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    assert mounts["/var/lib/docker"]["Name"] == f"{a.name}-docker"
-    assert mounts["/opt/labdeck/images"]["RW"] is False
+    assert set(mounts) == {"/opt/labdeck/images"} and mounts["/opt/labdeck/images"]["RW"] is False
     assert attrs["Config"]["Labels"]["org.labdeck.owner"] == "alice"
+
+
+def test_root_in_the_sandbox_is_an_unprivileged_user_on_the_host(backend, two_sandboxes):
+    a, _ = two_sandboxes
+    inside = sh(backend, a, "id -u; cat /proc/self/uid_map").output.decode().split()
+    assert inside[0] == "0"
+    assert inside[1:3] == ["0", "100000"], inside
+    pid = engine().containers.get(a.handle).attrs["State"]["Pid"]
+    with open(f"/proc/{pid}/status") as status:
+        uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
+    assert set(uids) == {"100000"}
 
 
 def test_it_shows_the_learner_only_their_own_engine_and_cgroups(backend, two_sandboxes):
@@ -52,7 +66,7 @@ def test_it_shows_the_learner_only_their_own_engine_and_cgroups(backend, two_san
 
 def test_it_keeps_sandboxes_from_reaching_each_other(backend, two_sandboxes):
     a, b = two_sandboxes
-    b_ip = docker.from_env().containers.get(b.handle).attrs["NetworkSettings"]["Networks"]
+    b_ip = engine().containers.get(b.handle).attrs["NetworkSettings"]["Networks"]
     b_ip = next(iter(b_ip.values()))["IPAddress"]
     assert sh(backend, b, "ping -c1 -W1 127.0.0.1").exit_code == 0
     assert sh(backend, a, f"ping -c1 -W1 {b_ip}").exit_code != 0

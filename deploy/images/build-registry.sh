@@ -24,7 +24,7 @@ log: {level: warn}
 storage: {filesystem: {rootdirectory: /var/lib/registry}}
 http: {addr: 0.0.0.0:5000}
 CONF
-docker run -d --name "$NAME" -p "127.0.0.1:$PORT:5000" -v "$work:/var/lib/registry" -v "$work.yml:/etc/registry.yml:ro" \
+docker run -d --name "$NAME" --userns=host -p "127.0.0.1:$PORT:5000" -v "$work:/var/lib/registry" -v "$work.yml:/etc/registry.yml:ro" \
   --entrypoint docker-registry "$IMAGE" serve /etc/registry.yml >/dev/null
 trap 'docker rm -f "$NAME" >/dev/null 2>&1 || true; rm -f "$work.yml"' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -8,7 +8,7 @@ set -euo pipefail
 TAG=${1:?usage: build-offline.sh IMAGE_TAG}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../images/debian-mirror.sh" || { echo "build-offline: cannot build without a Debian mirror" >&2; exit 1; }
-PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static,docker-registry
+PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static,docker-registry,socat
 ROOT=$(mktemp -d /var/tmp/labdeck-rootfs.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 echo "build-offline: debootstrap $SUITE from the apt mirror into $ROOT"

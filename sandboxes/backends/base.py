@@ -1,25 +1,22 @@
 """The sandbox backend interface, in the manner of JupyterHub's Spawner.
 
 A backend knows how to make, watch and unmake sandboxes on some kind of
-worker (one Docker engine, a Swarm, a Kubernetes cluster). Everything else in
-Labdeck talks to sandboxes through this interface only. Override:
+worker (one Docker engine, several, a Kubernetes cluster). Everything else in
+Labdeck talks to sandboxes through this interface only. Each method's
+docstring is its contract; a backend overrides all the abstract ones.
 
-- ``create(name, labels)``: start a sandbox, return its handle (small, saved
-  in the database so a restart finds it).
-- ``wait_ready(handle, timeout)``: return once the inner engine answers.
-- ``poll(handle)``: None while running, else a short reason it is not.
-- ``destroy(handle)``: remove it and its storage; repeating it is harmless.
-- ``open_terminal(handle, cols, rows, argv)``: an interactive TTY stream (a shell
-  unless argv says otherwise).
-- ``exec(handle, argv)``: run a command to completion, collect its output.
-- ``list_managed()``: every sandbox this backend manages, with its labels,
-  so that the reaper can find orphans.
-- ``ping()``: raise BackendUnavailable when the worker cannot be reached.
+What runs in a sandbox belongs to the learner, who is root there and may be
+hostile: every call that reads from a sandbox is bounded in bytes and in
+time on this side, and never relies on a program of the sandbox to stop
+(a learner can replace `timeout`, `sh` or `docker`).
 """
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+
+# What one exec may return before the rest is cut off.
+EXEC_OUTPUT_LIMIT = 1 << 20
 
 
 class BackendUnavailable(Exception):
@@ -32,8 +29,14 @@ class SandboxError(Exception):
 
 @dataclass(frozen=True)
 class ExecResult:
+    """What a command printed (stdout and stderr, interleaved) and how it
+    ended. exit_code is -1 when it did not end in time (timed_out) or the
+    stream broke; truncated says the output went past its limit."""
+
     exit_code: int
     output: bytes
+    truncated: bool = False
+    timed_out: bool = False
 
 
 @dataclass
@@ -64,31 +67,102 @@ class TerminalStream(abc.ABC):
         """Close the stream and end the shell process behind it."""
 
 
+class RelayStream(abc.ABC):
+    """A plain byte pipe to a program in the sandbox, without a TTY: what
+    is written reaches its stdin unchanged, what it prints on stdout comes
+    back unchanged (stderr is dropped). Used to reach the sandbox's own
+    Docker engine through a relay such as socat."""
+
+    @abc.abstractmethod
+    def send(self, data: bytes) -> None:
+        """Write to the program's stdin; raises TimeoutError past the deadline."""
+
+    @abc.abstractmethod
+    def recv(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of stdout; b"" at the end. Raises
+        TimeoutError once the deadline given at opening has passed."""
+
+    @abc.abstractmethod
+    def extend(self, timeout: float) -> None:
+        """Move the deadline to ``timeout`` seconds from now (a pipe kept
+        open for several calls gives each call its own)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the pipe; the program sees the end of its input."""
+
+
+class AsyncRelayStream(abc.ABC):
+    """RelayStream for asyncio code, with no deadline of its own: the caller
+    bounds its waits (asyncio.wait_for)."""
+
+    @abc.abstractmethod
+    async def send(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def recv(self, limit: int) -> bytes: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
 class Backend(abc.ABC):
     @abc.abstractmethod
-    def ping(self) -> None: ...
+    def ping(self) -> None:
+        """Return if the worker answers; raise BackendUnavailable if not."""
 
     @abc.abstractmethod
-    def create(self, name: str, labels: dict[str, str]) -> str: ...
+    def create(self, name: str, labels: dict[str, str]) -> str:
+        """Create and start a sandbox called ``name`` with these labels (plus
+        the backend's own, which name its instance). Return its handle: a
+        short string, saved in the database, that finds it again after a
+        restart of Labdeck. Raises SandboxError (nothing is left behind) or
+        BackendUnavailable."""
 
     @abc.abstractmethod
-    def wait_ready(self, handle: str, timeout: float) -> None: ...
+    def wait_ready(self, handle: str, timeout: float) -> None:
+        """Return once the sandbox's own engine answers; SandboxError if it
+        stops or is not ready within ``timeout`` seconds."""
 
     @abc.abstractmethod
-    def poll(self, handle: str) -> str | None: ...
+    def poll(self, handle: str) -> str | None:
+        """None while the sandbox runs, else a short reason why not
+        ("gone", "exited", ...). BackendUnavailable if the worker is down."""
 
     @abc.abstractmethod
-    def destroy(self, handle: str) -> None: ...
+    def destroy(self, handle: str) -> None:
+        """Remove the sandbox and its storage. Repeating it is harmless."""
 
     @abc.abstractmethod
-    def exec(self, handle: str, argv: list[str], timeout: float = 30) -> ExecResult: ...
+    def exec(self, handle: str, argv: list[str], timeout: float = 30,
+             limit: int = EXEC_OUTPUT_LIMIT) -> ExecResult:
+        """Run argv in the sandbox to completion: at most ``timeout`` seconds
+        and ``limit`` bytes of output, both enforced here. SandboxError if the
+        sandbox is gone, BackendUnavailable if the worker is down."""
+
+    @abc.abstractmethod
+    def open_relay(self, handle: str, argv: list[str], timeout: float) -> RelayStream:
+        """Start argv in the sandbox and return a pipe to it; every send and
+        recv fails with TimeoutError once ``timeout`` seconds have passed."""
+
+    @abc.abstractmethod
+    async def open_relay_async(self, handle: str, argv: list[str]) -> AsyncRelayStream:
+        """open_relay() for asyncio code (e.g. following the inner engine's events)."""
 
     @abc.abstractmethod
     async def open_terminal(self, handle: str, cols: int, rows: int, argv: list[str] | None = None) -> TerminalStream:
-        """A TTY stream to a login shell, or to argv (e.g. a watcher of engine events)."""
+        """A TTY stream to a login shell, or to argv."""
 
     @abc.abstractmethod
-    def list_managed(self) -> list[ManagedSandbox]: ...
+    def read_file(self, handle: str, path: str, limit: int) -> bytes | None:
+        """The first ``limit`` bytes of a regular file of the sandbox, read by
+        the worker, not by a program of the sandbox; None when there is no
+        such regular file."""
+
+    @abc.abstractmethod
+    def list_managed(self) -> list[ManagedSandbox]:
+        """Every sandbox this backend's instance manages, with its labels,
+        so that the reaper can find orphans."""
 
     def stats(self, handle: str) -> dict[str, int]:
         """Resource figures (e.g. memory bytes) where the backend can tell."""

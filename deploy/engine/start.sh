@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Start the sandbox engine of this host, or leave it running: a Docker engine
+# of its own, dedicated to sandboxes, beside any other engine of the host.
+#
+#   user namespaces    root in a sandbox is uid 100000 on the host (dockremap)
+#   storage            btrfs, so that each sandbox gets a disk quota of its own
+#                      (--storage-opt size); the data root is a btrfs
+#                      filesystem, or a sparse loop image made here
+#   runtime            labdeck-runc: runc plus the cgroup delegation
+#   seccomp            deploy/engine/seccomp.py, for every container
+#   cgroups            under /labdeck, which caps all sandboxes together:
+#                      memory (all but LABDECK_HOST_RESERVE of the host) and a
+#                      lower CPU weight than the host's own processes
+#   network            no iptables of its own (deploy/engine/firewall.sh is
+#                      the only firewall of its bridges), and a default bridge
+#                      of its own, so that it never touches docker0
+#   live-restore       sandboxes keep running while the engine restarts
+#   logs               a sandbox's own output is capped (1 MiB, 2 files)
+# Idempotent; a changed configuration restarts the engine (sandboxes keep
+# running). Environment: see the defaults below.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=${LABDECK_ENGINE_ROOT:-/var/lib/labdeck/engine}
+SOCKET=${LABDECK_ENGINE_SOCKET:-/run/labdeck/engine.sock}
+RUN=${LABDECK_ENGINE_RUN:-/run/labdeck}
+SIZE=${LABDECK_ENGINE_SIZE:-auto}
+RESERVE=${LABDECK_HOST_RESERVE:-2048}   # MiB of memory no sandbox may take
+PREFIX=${LABDECK_BRIDGE_PREFIX:-ldk}
+DEFAULT_BRIDGE=${PREFIX}-default
+DEFAULT_BRIDGE_IP=${LABDECK_ENGINE_BRIDGE_IP:-10.212.0.1/24}
+LIBEXEC=/usr/local/libexec/labdeck
+CONF=/etc/labdeck
+LOG=/var/log/labdeck-engine.log
+say() { echo "engine: $*"; }
+
+mkdir -p "$LIBEXEC" "$CONF" "$RUN" "$(dirname "$ROOT")"
+install -m 0755 "$HERE/labdeck-runc" "$LIBEXEC/labdeck-runc"
+python3 "$HERE/seccomp.py" "$CONF/seccomp.json.new" && mv "$CONF/seccomp.json.new" "$CONF/seccomp.json"
+
+# The data root: btrfs, for per-sandbox quotas.
+mkdir -p "$ROOT"
+if [ "$(stat -f -c %T "$ROOT")" != btrfs ]; then
+  image=$ROOT.img
+  if [ ! -f "$image" ]; then
+    if [ "$SIZE" = auto ]; then
+      free=$(df --output=avail -B1 "$(dirname "$ROOT")" | tail -n 1)
+      SIZE=$(( free * 8 / 10 ))   # leave the host a fifth of what is free now
+    fi
+    say "making a btrfs data root of $(( SIZE / 1024 / 1024 / 1024 )) GiB (sparse) in $image"
+    truncate -s "$SIZE" "$image.tmp"
+    mkfs.btrfs -q -f "$image.tmp" >/dev/null
+    mv "$image.tmp" "$image"
+  fi
+  mount -o loop,discard "$image" "$ROOT"
+fi
+
+# A default bridge of its own: with --bridge=none dockerd would delete docker0.
+if ! ip link show "$DEFAULT_BRIDGE" >/dev/null 2>&1; then
+  ip link add "$DEFAULT_BRIDGE" type bridge
+  ip addr add "$DEFAULT_BRIDGE_IP" dev "$DEFAULT_BRIDGE"
+fi
+ip link set "$DEFAULT_BRIDGE" up
+
+# The parent of every sandbox's cgroup: together they leave the host room.
+mem_total=$(awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo)
+mem_cap=$(( mem_total - RESERVE * 1024 * 1024 ))
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  mkdir -p /sys/fs/cgroup/labdeck
+  echo "$mem_cap" > /sys/fs/cgroup/labdeck/memory.max 2>/dev/null || true
+  echo 25 > /sys/fs/cgroup/labdeck/cpu.weight 2>/dev/null || true
+else
+  mkdir -p /sys/fs/cgroup/memory/labdeck /sys/fs/cgroup/cpu/labdeck
+  echo "$mem_cap" > /sys/fs/cgroup/memory/labdeck/memory.limit_in_bytes
+  echo 256 > /sys/fs/cgroup/cpu/labdeck/cpu.shares
+fi
+
+"$HERE/firewall.sh"
+
+cat > "$CONF/engine.json.new" <<JSON
+{
+  "data-root": "$ROOT",
+  "exec-root": "$RUN/engine",
+  "pidfile": "$RUN/engine.pid",
+  "hosts": ["unix://$SOCKET"],
+  "userns-remap": "default",
+  "storage-driver": "btrfs",
+  "iptables": false,
+  "ip-masq": false,
+  "bridge": "$DEFAULT_BRIDGE",
+  "live-restore": true,
+  "cgroup-parent": "/labdeck",
+  "default-runtime": "labdeck",
+  "runtimes": {"labdeck": {"path": "$LIBEXEC/labdeck-runc"}},
+  "seccomp-profile": "$CONF/seccomp.json",
+  "log-driver": "json-file",
+  "log-opts": {"max-size": "1m", "max-file": "2"}
+}
+JSON
+answers() { DOCKER_HOST=unix://$SOCKET docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+if answers && cmp -s "$CONF/engine.json.new" "$CONF/engine.json"; then
+  rm -f "$CONF/engine.json.new"
+  exit 0
+fi
+mv "$CONF/engine.json.new" "$CONF/engine.json"
+if [ -f "$RUN/engine.pid" ] && kill -0 "$(cat "$RUN/engine.pid")" 2>/dev/null; then
+  say "configuration changed: restarting (sandboxes keep running)"
+  kill "$(cat "$RUN/engine.pid")"
+  for _ in $(seq 1 100); do kill -0 "$(cat "$RUN/engine.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+fi
+dockerd_bin=$(PATH="$PATH:/usr/sbin:/usr/bin" command -v dockerd) || { echo "engine: dockerd not found (Debian's docker.io)" >&2; exit 1; }
+say "starting the sandbox engine on $SOCKET (log: $LOG)"
+setsid nohup "$dockerd_bin" --config-file "$CONF/engine.json" >>"$LOG" 2>&1 </dev/null &
+for _ in $(seq 1 200); do answers && exit 0; sleep 0.1; done
+echo "engine: the sandbox engine did not start; the end of $LOG:" >&2
+tail -n 20 "$LOG" >&2
+exit 1
