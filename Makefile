@@ -8,6 +8,7 @@ export DOCKER_HOST := unix://$(or $(LABDECK_ENGINE_SOCKET),/run/labdeck/engine.s
 
 run: setup
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py hosts
 	deploy/serve.sh
 
 test: test-setup

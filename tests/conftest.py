@@ -49,3 +49,14 @@ def browser():
         browser = launch(p)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page in a browser context of its own, closed however the test ends:
+    a failed test leaves nothing running in the shared browser."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

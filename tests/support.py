@@ -28,18 +28,18 @@ def run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LiveServer:
     """Daphne and (optionally) the pool keeper in subprocesses, on a fresh SQLite file."""
 
     def __init__(self, keeper: bool = False, **env: str):
         self.dir = tempfile.mkdtemp(prefix="labdeck-live-")
-        self.port = free_port()
+        # The listening socket is made here and handed to daphne, so that no
+        # other process can take the port in between (and no other server can
+        # answer in this one's place).
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        self.port = listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -50,25 +50,28 @@ class LiveServer:
         }
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
         self.log = open(f"{self.dir}/server.log", "w+")
-        self.procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "labdeck.serve", "-b", "127.0.0.1", "-p", str(self.port),
-                 "labdeck.asgi:application"],
-                cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-            )
-        ]
+        with listener:
+            self.procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "labdeck.serve", "--fd", str(listener.fileno()), "labdeck.asgi:application"],
+                    cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()],
+                )
+            ]
         if keeper:
             self.procs.append(subprocess.Popen(
                 [sys.executable, "manage.py", "sandboxd", "--interval", "0.2"],
                 cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             ))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if any(proc.poll() is not None for proc in self.procs):
+                break
             try:
-                requests.get(self.url + "/", timeout=1)
+                requests.get(self.url + "/", timeout=5)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError("live server did not start:\n" + self.output())
 
     @property

@@ -7,8 +7,7 @@ pytestmark = pytest.mark.browser
 
 
 
-def test_it_gives_a_shell_where_docker_runs(server, browser):
-    page = browser.new_page()
+def test_it_gives_a_shell_where_docker_runs(server, page):
     page.goto(server.url + "/")
     assert page.inner_text("h1") == "Containers, hands on"
     page.click("#start")
@@ -23,12 +22,10 @@ def test_it_gives_a_shell_where_docker_runs(server, browser):
     page.reload()
     page.wait_for_selector("#status[data-state=ready]", timeout=30_000)
     wait_for_terminal_line(page, r"^hello world\s*$", timeout=10)
-    page.close()
 
 
-def test_it_pastes_several_lines_at_once(server, browser):
-    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
-    page = context.new_page()
+def test_it_pastes_several_lines_at_once(server, page):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(server.url + "/")
     page.click("#start")
     page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
@@ -42,27 +39,26 @@ def test_it_pastes_several_lines_at_once(server, browser):
     page.keyboard.press("Enter")
     wait_for_terminal_line(page, r"^first-2\s*$")
     wait_for_terminal_line(page, r"^second-4\s*$")
-    context.close()
 
 
-def test_it_tells_a_learner_the_sandbox_host_is_unavailable(browser):
+def test_it_tells_a_learner_the_sandbox_host_is_unavailable(page):
     from tests.support import LiveServer
 
     dead = LiveServer(LABDECK_DOCKER_HOST="unix:///run/labdeck-no-such-engine.sock")
     try:
-        page = browser.new_page()
         page.goto(dead.url + "/")
-        page.click("#start")
+        with page.expect_response(lambda r: r.url.endswith("/sandbox/start")) as answer:
+            page.click("#start")
+        assert answer.value.status == 503 and answer.value.json()["state"] == "unavailable"
         page.wait_for_selector("#status[data-state=unavailable]", timeout=20_000)
         assert "Sandbox host unavailable" in page.inner_text("#status")
         assert "try again" in page.inner_text("#message").lower()
         assert page.is_enabled("#start")
-        page.close()
     finally:
         dead.stop()
 
 
-def test_a_learner_waits_in_line_when_capacity_is_used_up(browser):
+def test_a_learner_waits_in_line_when_capacity_is_used_up(page):
     """With room for one sandbox, a second learner sees their place in line,
     then gets a shell as soon as the first sandbox is given up."""
     from tests.support import Learner, LiveServer
@@ -71,7 +67,6 @@ def test_a_learner_waits_in_line_when_capacity_is_used_up(browser):
     try:
         first = Learner(full)
         assert first.start()["state"] == "ready"
-        page = browser.new_page()
         page.goto(full.url + "/")
         page.click("#start")
         page.wait_for_selector("#status[data-state=queued]", timeout=20_000)
@@ -83,6 +78,5 @@ def test_a_learner_waits_in_line_when_capacity_is_used_up(browser):
             f"pool.release(Session.objects.get(pk='{owner}').get_decoded()['labdeck_owner'])"))
         page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
         wait_for_terminal_line(page, r"learner@labdeck:~# $")
-        page.close()
     finally:
         full.stop()

@@ -15,13 +15,12 @@ def sandbox_status(page) -> dict:
 
 
 @pytest.mark.browser
-def test_it_warns_before_an_idle_sandbox_is_stopped_and_keeps_it(browser):
+def test_it_warns_before_an_idle_sandbox_is_stopped_and_keeps_it(browser, page):
     """The banner appears within warn_before of the deadline; Keep it hides it and moves the deadline."""
     from tests.support import LiveServer
 
     live = LiveServer(LABDECK_SANDBOX_IDLE="40", LABDECK_IDLE_WARNING="38")
     try:
-        page = browser.new_page()
         page.goto(live.url + "/")
         page.click("#start")
         page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
@@ -43,13 +42,15 @@ def test_it_warns_before_an_idle_sandbox_is_stopped_and_keeps_it(browser):
         # A learner whose computer's clock is an hour slow is warned too:
         # the server says how long is left.
         slow = browser.new_context()
-        slow.add_init_script("{ const real = Date.now; Date.now = () => real() - 3600e3; }")
-        page = slow.new_page()
-        page.goto(live.url + "/")
-        page.click("#start")
-        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
-        page.wait_for_selector("[data-idle-warning]", state="visible", timeout=15_000)
-        slow.close()
+        try:
+            slow.add_init_script("{ const real = Date.now; Date.now = () => real() - 3600e3; }")
+            late = slow.new_page()
+            late.goto(live.url + "/")
+            late.click("#start")
+            late.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+            late.wait_for_selector("[data-idle-warning]", state="visible", timeout=15_000)
+        finally:
+            slow.close()
     finally:
         live.stop()
 

@@ -18,15 +18,13 @@ def context(browser):
     context.close()
 
 
-def test_the_catalogue_lists_the_course(server, browser):
-    page = browser.new_page()
+def test_the_catalogue_lists_the_course(server, page):
     page.goto(server.url + "/courses/")
     card = page.locator("[data-course=intro]")
     assert card.locator("h2").inner_text() == "Containers, hands on"
     assert card.get_by_role("link", name="Start the course").get_attribute("href") == "/courses/intro/"
     assert card.get_by_role("link", name="Self-paced steps").get_attribute("href") == "/courses/intro/steps/"
     assert "First steps" in card.inner_text()
-    page.close()
 
 
 def test_the_player_turns_slides_and_runs_their_commands(server, context):

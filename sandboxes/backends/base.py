@@ -112,6 +112,13 @@ class Backend(abc.ABC):
         """Return if the worker answers; raise BackendUnavailable if not."""
 
     @abc.abstractmethod
+    def prepare(self) -> str:
+        """Make what sandboxes need on the worker (their network, say) and
+        check that it can run them (the sandbox image is there); return a
+        line that describes the worker. Harmless to repeat, and safe when
+        several processes do it at once. SandboxError or BackendUnavailable."""
+
+    @abc.abstractmethod
     def create(self, name: str, labels: dict[str, str]) -> str:
         """Create and start a sandbox called ``name`` with these labels (plus
         the backend's own, which name its instance). Return its handle: a

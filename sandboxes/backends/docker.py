@@ -304,6 +304,17 @@ class DockerBackend(Backend):
         self._network_id = keep["Id"]
         return self._network_id
 
+    def prepare(self) -> str:
+        try:
+            network = self.ensure_network()
+            self.client.api.inspect_image(self.image)
+            version = self.client.api.version()["Version"]
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxError(f"sandbox image {self.image} is missing: run `make images`") from exc
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        return f"{self.base_url}: Docker {version}, network {self.network} ({network[:12]}), image {self.image}"
+
     # -- lifecycle ------------------------------------------------------------
 
     def create(self, name: str, labels: dict[str, str]) -> str:
