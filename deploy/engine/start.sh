@@ -62,7 +62,7 @@ fi
 ip link set "$DEFAULT_BRIDGE" up
 
 # The parent of every sandbox's cgroup: together they leave the host room.
-mem_total=$(awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo)
+mem_total=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 1024 ))
 mem_cap=$(( mem_total - RESERVE * 1024 * 1024 ))
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   mkdir -p /sys/fs/cgroup/labdeck
