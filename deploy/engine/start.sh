@@ -53,6 +53,14 @@ if [ "$(stat -f -c %T "$ROOT")" != btrfs ]; then
   fi
   mount -o loop,discard "$image" "$ROOT"
 fi
+# Quotas on from the start: btrfs enforces a limit only while its accounting
+# is consistent, which enabling quotas on a filesystem with data in it, or
+# a crash, can spoil. A rescan makes it right again.
+btrfs quota enable "$ROOT"
+if btrfs qgroup show "$ROOT" 2>&1 >/dev/null | grep -qi inconsistent; then
+  say "disk quotas: accounting inconsistent, rescanning"
+  btrfs quota rescan -w "$ROOT" >/dev/null
+fi
 
 # A default bridge of its own: with --bridge=none dockerd would delete docker0.
 if ! ip link show "$DEFAULT_BRIDGE" >/dev/null 2>&1; then
