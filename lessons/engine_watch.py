@@ -11,7 +11,6 @@ probe adds to the live ones: shaped like `docker inspect`, with
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +26,13 @@ log = logging.getLogger(__name__)
 # Departed containers kept per sandbox, and the output kept of each.
 KEEP_DEPARTED = 100
 KEEP_OUTPUT = 64 * 1024
+# Attached containers whose output is followed at once (each holds a relay in
+# the sandbox), the bytes read of each, and for how long.
+MAX_CAPTURES = 4
+CAPTURE_LIMIT = 4 << 20
+CAPTURE_FOR = 3600
+# After a container dies, how long its capture may go on.
+LATE_ATTACH = 1.0
 RETRY_AFTER = 2.0
 
 
@@ -35,6 +41,10 @@ class EngineWatch:
         self.handle, self.on_event = handle, on_event
         self.seen: dict[str, dict] = {}
         self.departed: OrderedDict[str, dict] = OrderedDict()
+        self.captures: dict[str, asyncio.Task] = {}
+        self.next_spare: AsyncInnerEngine | None = None
+        self.spare_opening: asyncio.Task | None = None
+        self.following = False  # the engine is sending its events
 
     def departed_list(self) -> list[dict]:
         return list(self.departed.values())
@@ -44,16 +54,28 @@ class EngineWatch:
         while True:
             api = AsyncInnerEngine(self.handle)
             try:
+                await api.open()
+                self._open_spare()
                 async for event in events(self.handle, {"filters": '{"type":["container","image","network",'
-                                                                   '"volume"]}'}):
+                                                                   '"volume"]}'}, self._opened):
                     if event.get("Type") == "container":
                         await self._note(api, event)
                     self.on_event(event)
             except (BackendUnavailable, SandboxError, InnerEngineError, OSError, TimeoutError) as exc:
                 log.debug("engine watch of %s: %s", self.handle, exc)
             finally:
+                self.following = False
+                for capture in self.captures.values():
+                    capture.cancel()
+                self.captures.clear()
+                if self.next_spare is not None:
+                    await self.next_spare.close()
+                    self.next_spare = None
                 await api.close()
             await asyncio.sleep(RETRY_AFTER)
+
+    def _opened(self) -> None:
+        self.following = True
 
     async def _note(self, api: AsyncInnerEngine, event: dict) -> None:
         cid, action = event.get("id", ""), event.get("Action", "")
@@ -65,36 +87,82 @@ class EngineWatch:
                 inspected = await api.call("GET", f"/containers/{cid}/json", missing_ok=True)
                 if isinstance(inspected, dict):
                     self.seen[cid] = inspected
+                    attached = (inspected.get("Config") or {}).get("AttachStdout")
+                    if attached and len(self.captures) < MAX_CAPTURES:
+                        # Its output, which `docker run --rm` leaves nowhere to read later.
+                        self.captures[cid] = asyncio.create_task(self._capture(cid, inspected))
+            elif action == "start" and cid in self.seen:
+                self.seen[cid].setdefault("State", {}).update(Running=True, Status="running",
+                                                               StartedAt=_stamp(event.get("timeNano", 0)))
             elif action == "die":
-                await self._died(api, cid, event)
+                self._died(cid, attributes, event.get("timeNano", 0))
+                capture = self.captures.get(cid)
+                if capture is not None:
+                    # An attach that came too late would hold the container back from removal.
+                    asyncio.get_running_loop().call_later(LATE_ATTACH, capture.cancel)
             elif action == "destroy":
-                record = self.seen.pop(cid, None)
-                if record is not None and record["State"].get("FinishedAt", "").startswith("0001"):
-                    return  # removed without having run: nothing it proves
-                if record is not None:
-                    record["Departed"] = True
-                    self.departed[cid] = record
-                    while len(self.departed) > KEEP_DEPARTED:
-                        self.departed.popitem(last=False)
+                self._destroyed(cid)
         except (InnerEngineError, TimeoutError) as exc:
             log.debug("engine watch of %s: %s %s: %s", self.handle, action, cid[:12], exc)
 
-    async def _died(self, api: AsyncInnerEngine, cid: str, event: dict) -> None:
-        """Read the final state and the output while the container exists."""
-        inspected = await api.call("GET", f"/containers/{cid}/json", missing_ok=True)
-        record = copy.deepcopy(inspected if isinstance(inspected, dict) else self.seen.get(cid))
+    def _open_spare(self) -> None:
+        self.next_spare = AsyncInnerEngine(self.handle, timeout=CAPTURE_FOR)
+        self.spare_opening = asyncio.create_task(self.next_spare.open())
+
+    async def _spare(self) -> AsyncInnerEngine:
+        """A connection opened ahead of time: a short container is over in a
+        few tens of milliseconds, less than it takes to start a relay."""
+        if self.next_spare is None:
+            self._open_spare()
+        spare, opening = self.next_spare, self.spare_opening
+        self._open_spare()
+        await opening
+        return spare
+
+    async def _capture(self, cid: str, inspected: dict) -> str:
+        """What an attached container prints, from its start to its end
+        (the last KEEP_OUTPUT bytes of it)."""
+        api = await self._spare()
+        try:
+            raw = await api.call("POST", f"/containers/{cid}/attach", raw=True, limit=CAPTURE_LIMIT,
+                                 params={"logs": "1", "stream": "1", "stdout": "1", "stderr": "1"})
+        except (InnerEngineError, TimeoutError, BackendUnavailable, SandboxError):
+            return ""
+        finally:
+            await api.close()
+        tty = (inspected.get("Config") or {}).get("Tty")
+        return (raw if tty else join(raw))[-KEEP_OUTPUT:].decode("utf-8", "replace")
+
+    def _died(self, cid: str, attributes: dict, nanoseconds: int) -> None:
+        record = self.seen.get(cid)
         if record is None:
             return
-        raw = await api.call("GET", f"/containers/{cid}/logs", missing_ok=True, raw=True, limit=1 << 20,
-                             params={"stdout": "1", "stderr": "1", "tail": "2000"})
-        if raw is not None:
-            tty = (record.get("Config") or {}).get("Tty")
-            record["LabdeckLogs"] = (raw if tty else join(raw))[-KEEP_OUTPUT:].decode("utf-8", "replace")
         state = record.setdefault("State", {})
-        if state.get("Running", True):
-            attributes = (event.get("Actor") or {}).get("Attributes") or {}
-            stamp = datetime.fromtimestamp(event.get("timeNano", 0) / 1e9, UTC).isoformat()
-            state.update(Running=False, Status="exited", FinishedAt=stamp.replace("+00:00", "Z"))
-            if str(attributes.get("exitCode", "")).lstrip("-").isdigit():
-                state["ExitCode"] = int(attributes["exitCode"])
-        self.seen[cid] = record
+        state.update(Running=False, Status="exited", FinishedAt=_stamp(nanoseconds))
+        if str(attributes.get("exitCode", "")).lstrip("-").isdigit():
+            state["ExitCode"] = int(attributes["exitCode"])
+
+    def _destroyed(self, cid: str) -> None:
+        record = self.seen.pop(cid, None)
+        capture = self.captures.pop(cid, None)
+        if record is None or record["State"].get("FinishedAt", "").startswith("0001"):
+            if capture:
+                capture.cancel()
+            return  # removed without having run: nothing it proves
+        if capture is None:
+            self._depart(cid, record)
+        else:  # its output comes in a moment: the events must not wait for it
+            capture.add_done_callback(lambda done: self._depart(cid, record, done))
+
+    def _depart(self, cid: str, record: dict, capture: asyncio.Task | None = None) -> None:
+        if capture is not None and not capture.cancelled() and capture.exception() is None:
+            record["LabdeckLogs"] = capture.result()
+        record["Departed"] = True
+        self.departed[cid] = record
+        while len(self.departed) > KEEP_DEPARTED:
+            self.departed.popitem(last=False)
+
+
+def _stamp(nanoseconds: int) -> str:
+    """An event's time as Docker writes times in an inspect."""
+    return datetime.fromtimestamp(nanoseconds / 1e9, UTC).isoformat().replace("+00:00", "Z")

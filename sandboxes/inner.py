@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -166,6 +166,13 @@ class AsyncInnerEngine:
         self.conn = h11.Connection(h11.CLIENT)
         self.lock = asyncio.Lock()
 
+    async def open(self) -> AsyncInnerEngine:
+        """Start the relay now, so that the first call does not wait for it."""
+        if self.relay is None:
+            self.relay = await get_backend().open_relay_async(self.handle, RELAY)
+            self.conn = h11.Connection(h11.CLIENT)
+        return self
+
     async def close(self) -> None:
         if self.relay is not None:
             relay, self.relay = self.relay, None
@@ -182,9 +189,7 @@ class AsyncInnerEngine:
                 raise
 
     async def _call(self, method, path, params, body, missing_ok, limit, raw) -> Any:
-        if self.relay is None:
-            self.relay = await get_backend().open_relay_async(self.handle, RELAY)
-            self.conn = h11.Connection(h11.CLIENT)
+        await self.open()
         call = _Call(self.conn, method, path, params, body, limit)
         await self.relay.send(call.out)
         while not call.feed(await self.relay.recv(65536)):
@@ -194,9 +199,11 @@ class AsyncInnerEngine:
         return _decode(call, method, path, missing_ok, raw)
 
 
-async def events(handle: str, params: dict | None = None) -> AsyncIterator[dict]:
+async def events(handle: str, params: dict | None = None,
+                 opened: Callable[[], None] | None = None) -> AsyncIterator[dict]:
     """The sandbox engine's events as they happen, one dict each, until the
-    stream ends. An event longer than EVENT_LIMIT ends it (InnerEngineError)."""
+    stream ends; opened() is called once the engine has started sending
+    them. An event longer than EVENT_LIMIT ends it (InnerEngineError)."""
     relay = await get_backend().open_relay_async(handle, RELAY)
     conn = h11.Connection(h11.CLIENT)
     try:
@@ -215,8 +222,11 @@ async def events(handle: str, params: dict | None = None) -> AsyncIterator[dict]
                     if not data:
                         return
                     break
-                if isinstance(event, h11.Response) and event.status_code >= 400:
-                    raise InnerEngineError(f"events: {event.status_code}")
+                if isinstance(event, h11.Response):
+                    if event.status_code >= 400:
+                        raise InnerEngineError(f"events: {event.status_code}")
+                    if opened is not None:
+                        opened()
                 if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                     return
                 if isinstance(event, h11.Data):

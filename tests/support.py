@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -186,3 +188,43 @@ def remove_test_sandboxes() -> None:
         container.remove(force=True, v=True)
     for volume in client.volumes.list(filters=selector):
         volume.remove(force=True)
+
+
+class Watching:
+    """An engine watch (lessons.engine_watch) of a sandbox, run in a thread of
+    its own while a test acts, as a learner's page or the checker does."""
+
+    def __init__(self, handle: str):
+        from lessons.engine_watch import EngineWatch
+
+        self.events: list[dict] = []
+        self.watch = EngineWatch(handle, self.events.append)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> Watching:
+        self.thread.start()
+        self.task = asyncio.run_coroutine_threadsafe(self._run(), self.loop)
+        deadline = time.monotonic() + 10
+        while not self.watch.following and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def departed(self, settle: float = 1.0) -> list[dict]:
+        time.sleep(settle)
+        return self.watch.departed_list()
+
+    async def _run(self) -> None:
+        self.running = asyncio.current_task()
+        await self.watch.run()
+
+    async def _stop(self) -> None:
+        self.running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.running
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
