@@ -21,7 +21,7 @@ import time
 import psutil
 from websockets.sync.client import connect
 
-from bench.common import Options, Result, Row, fmt_s, median, percentile, server
+from bench.common import Options, Result, Row, engine_process, fmt_s, median, percentile, server
 from tests.support import Learner
 
 
@@ -95,8 +95,7 @@ def cost(srv, learners: int, seconds: float) -> dict:
         sockets.append(ws)
     time.sleep(2)
     web = psutil.Process(srv.pid)
-    # The host engine: the oldest dockerd (each sandbox runs its own, too).
-    dockerd = min((p for p in psutil.process_iter(["name"]) if p.info["name"] == "dockerd"), key=lambda p: p.pid)
+    dockerd = engine_process()
     web0, dockerd0 = web.cpu_times(), dockerd.cpu_times()
     commands = 0
     end = time.monotonic() + seconds

@@ -162,6 +162,14 @@ def cleanup() -> int:
     return removed
 
 
+def engine_process():
+    """The sandbox engine's dockerd (deploy/engine/start.sh writes its pid file)."""
+    import psutil
+
+    with open(os.path.join(os.environ.get("LABDECK_ENGINE_RUN", "/run/labdeck"), "engine.pid")) as f:
+        return psutil.Process(int(f.read()))
+
+
 _backend = None
 
 

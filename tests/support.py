@@ -228,3 +228,17 @@ class Watching:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
+
+
+# What a hostile or careless learner runs to starve the host (tests/test_noisy.py, bench/noisy.py).
+NOISE = {
+    "fork-bomb": "bomb() { bomb | bomb & }; bomb",
+    "memory-hog": "while true; do head -c 2000m /dev/zero | tail > /dev/null; done",
+    "disk-filler": "dd if=/dev/zero of=/root/fill bs=1M 2>/tmp/fill.log; sleep 3600",
+    "cpu-burner": "for i in 1 2 3 4; do (while :; do :; done) & done; wait",
+}
+
+
+def start_noise(backend, handle: str, kind: str) -> None:
+    """Start one kind of NOISE in a sandbox, in the background."""
+    backend.exec(handle, ["sh", "-c", f"nohup sh -c '{NOISE[kind]}' >/dev/null 2>&1 &"], 10)

@@ -10,14 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import engine, run_async
+from tests.support import NOISE, engine, run_async, start_noise
 
-NOISE = {
-    "fork-bomb": "bomb() { bomb | bomb & }; bomb",
-    "memory-hog": "while true; do head -c 2000m /dev/zero | tail > /dev/null; done",
-    "disk-filler": "dd if=/dev/zero of=/root/fill bs=1M 2>/tmp/fill.log; sleep 3600",
-    "cpu-burner": "for i in 1 2 3 4; do (while :; do :; done) & done; wait",
-}
 NOISE_SECONDS = 15
 
 
@@ -85,8 +79,8 @@ def test_noisy_neighbours_hit_their_own_limits_and_the_host_goes_on(neighbours, 
     quiet = run_async(type_keys(backend, names["quiet"], 3))
     available_before = meminfo("MemAvailable")
     cpu_before = int(cgroup(names["cpu-burner"], "cpuacct", "cpuacct.usage"))
-    for kind, script in NOISE.items():
-        backend.exec(names[kind], ["sh", "-c", f"nohup sh -c '{script}' >/dev/null 2>&1 &"], 10)
+    for kind in NOISE:
+        start_noise(backend, names[kind], kind)
     started = time.monotonic()
     noisy = run_async(type_keys(backend, names["quiet"], NOISE_SECONDS))
     elapsed = time.monotonic() - started

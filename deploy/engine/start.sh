@@ -69,6 +69,12 @@ if ! ip link show "$DEFAULT_BRIDGE" >/dev/null 2>&1; then
 fi
 ip link set "$DEFAULT_BRIDGE" up
 
+# Host-wide limits sized for hundreds of sandboxes. Every sandbox has the
+# same host uid, so per-user limits (inotify) count all of them together;
+# PIDs are host-wide, so 32 fork bombs at 1024 would exhaust the default.
+sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576 kernel.pid_max=4194304 \
+  kernel.threads-max=4194304 2>/dev/null || say "warning: could not raise the host's inotify and PID limits"
+
 # The parent of every sandbox's cgroup: together they leave the host room.
 mem_total=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 1024 ))
 mem_cap=$(( mem_total - RESERVE * 1024 * 1024 ))
@@ -76,10 +82,13 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   mkdir -p /sys/fs/cgroup/labdeck
   echo "$mem_cap" > /sys/fs/cgroup/labdeck/memory.max 2>/dev/null || true
   echo 25 > /sys/fs/cgroup/labdeck/cpu.weight 2>/dev/null || true
+  echo $(( $(cat /proc/sys/kernel/pid_max) / 2 )) > /sys/fs/cgroup/labdeck/pids.max 2>/dev/null || true
 else
-  mkdir -p /sys/fs/cgroup/memory/labdeck /sys/fs/cgroup/cpu/labdeck
+  mkdir -p /sys/fs/cgroup/memory/labdeck /sys/fs/cgroup/cpu/labdeck /sys/fs/cgroup/pids/labdeck
   echo "$mem_cap" > /sys/fs/cgroup/memory/labdeck/memory.limit_in_bytes
   echo 256 > /sys/fs/cgroup/cpu/labdeck/cpu.shares
+  # All sandboxes together keep half of the host's PIDs for the host.
+  echo $(( $(cat /proc/sys/kernel/pid_max) / 2 )) > /sys/fs/cgroup/pids/labdeck/pids.max
 fi
 
 "$HERE/firewall.sh"
