@@ -10,6 +10,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../images/debian-mirror.sh" || { echo "build-offline: cannot build without a Debian mirror" >&2; exit 1; }
 PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static,docker-registry,socat
 ROOT=$(mktemp -d /var/tmp/labdeck-rootfs.XXXXXX)
+# mktemp makes it 0700, and the image's / would be too: no one but root could use it.
+chmod 0755 "$ROOT"
 trap 'rm -rf "$ROOT"' EXIT
 echo "build-offline: debootstrap $SUITE from the apt mirror into $ROOT"
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$MIRROR" >/dev/null

@@ -291,8 +291,11 @@ class DockerBackend(Backend):
                 api.create_network(self.network, driver="bridge", options=options, ipam=ipam,
                                    labels={LABEL_INSTANCE: self.prefix}, check_duplicate=True)
             except docker.errors.APIError as exc:
-                log.info("network %s: another process made it first (%s)", self.network, exc.explanation)
-            found = same_name()
+                log.info("network %s: another process is making it (%s)", self.network, exc.explanation)
+            # The other process's network holds the subnet before it is listed.
+            deadline = time.monotonic() + 10
+            while not (found := same_name()) and time.monotonic() < deadline:
+                time.sleep(0.1)
         if not found:
             raise SandboxError(f"the sandbox network {self.network} could not be created")
         keep = min(found, key=lambda n: (n["Created"], n["Id"]))
