@@ -75,14 +75,19 @@ load() {
   docker load -q -i "$IMAGES/$1" >/dev/null 2>>/var/log/labdeck-images.log \
     || echo "could not load $1" >> /var/log/labdeck-images.log
 }
-for tarball in "${essential[@]}"; do load "$tarball"; done
-touch "$READY"
-echo labdeck-ready
-# With the mirror, the other images are pulled from it when first used;
-# without it, they are loaded now, in the background.
+# With the mirror, the sandbox is ready as soon as its engine answers: the
+# essential images load right after (a `docker run busybox` meanwhile pulls
+# from the mirror) and the others are pulled when first used. Without it,
+# the essential ones load first, the others in the background.
 if [ -n "$MIRROR_ARGS" ]; then
+  touch "$READY"
+  echo labdeck-ready
+  for tarball in "${essential[@]}"; do load "$tarball"; done
   touch "$LOADED"
 else
+  for tarball in "${essential[@]}"; do load "$tarball"; done
+  touch "$READY"
+  echo labdeck-ready
   (
     for tarball in "${background[@]}"; do load "$tarball"; done
     touch "$LOADED"
