@@ -1,17 +1,22 @@
 """The terminal websocket: browser frames in, shell output out.
 
-consumer (this file) -> session (terminal.py) -> backend stream. Only the
-owner of a sandbox may attach; everyone else is told why and disconnected.
+consumer (this file) -> session (terminal.py) -> backend stream -> tmux in
+the sandbox. Only the owner of a sandbox may attach; everyone else is told
+why and disconnected. The terminals open on one sandbox, in any web process,
+share a channel-layer group: a new learner tab takes the shell over from an
+older one, and instructors watching say so.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from sandboxes import protocol, terminal
@@ -24,6 +29,15 @@ log = logging.getLogger(__name__)
 # Activity is written to the database at most this often per connection.
 TOUCH_EVERY = 30.0
 MAX_BAD_FRAMES = 20
+# The size a tmux client starts at; the page's first RESIZE follows at once.
+COLS, ROWS = 80, 24
+# Why a tmux client ended, as the page is told (see TerminalSession._ended).
+ENDINGS = {
+    "detached": (4001, "closed", "This terminal was opened in another window."),
+    "gone": (4410, "closed", "Your sandbox has stopped."),
+    "unavailable": (4503, "unavailable", "The sandbox host is unavailable."),
+    "broken": (4000, "closed", "The connection to your shell broke. Reload to reconnect."),
+}
 
 
 @database_sync_to_async
@@ -45,16 +59,49 @@ def _touch(pk: int) -> None:
 
 class TerminalConsumer(AsyncWebsocketConsumer):
     session: terminal.TerminalSession | None = None
+    watcher = False
+    handle = ""
+    bad_frames = 0
 
     async def __call__(self, scope, receive, send) -> None:
-        """A plain receive loop. The terminal uses no channel layer, and the
-        task juggling of Channels' await_many_dispatch costs every keystroke."""
-        self.scope, self.base_send, self.channel_layer = scope, send, None
+        """A plain receive loop for the websocket: the task juggling of
+        Channels' await_many_dispatch costs every keystroke. The rare
+        channel-layer messages come in through a task of their own."""
+        self.scope, self.base_send = scope, send
+        self.channel_layer, self.channel_name, self.listener = get_channel_layer(), "", None
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            await self.leave_group()
+
+    async def join_group(self, handle: str) -> None:
+        self.handle = handle
+        if self.channel_layer is None:
+            return
+        self.channel_name = await self.channel_layer.new_channel()
+        await self.channel_layer.group_add(terminal.terminal_group(handle), self.channel_name)
+        self.listener = asyncio.get_running_loop().create_task(self.listen())
+
+    async def listen(self) -> None:
+        while True:
+            message = await self.channel_layer.receive(self.channel_name)
+            with contextlib.suppress(Exception):
+                await self.dispatch(message)
+
+    async def leave_group(self) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            self.listener = None
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(terminal.terminal_group(self.handle), self.channel_name)
+
+    async def tell_terminals(self, kind: str, **data) -> None:
+        if self.channel_layer is not None and self.handle:
+            await self.channel_layer.group_send(terminal.terminal_group(self.handle),
+                                                {"type": f"terminal.{kind}", "sender": self.channel_name, **data})
 
     async def connect(self) -> None:
         await self.accept()
@@ -67,16 +114,18 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if problem == "not-ready":
             return await self.refuse(4409, "starting", "The sandbox is not ready yet.")
         self.sandbox_pk, self.last_touch, self.bad_frames = sandbox.pk, time.monotonic(), 0
+        self.watchers: set[str] = set()
+        await self.join_group(sandbox.handle)
+        await self.tell_terminals("taken")  # an older tab of this learner lets go
         self.session = await self.open_session(sandbox.handle)
-        if self.session is None:
-            return
-        await self.session.attach(self)
-        await _touch(self.sandbox_pk)
+        if self.session is not None:
+            await self.tell_terminals("roll_call")  # watchers already there say so
+            await _touch(self.sandbox_pk)
 
     async def open_session(self, handle: str) -> terminal.TerminalSession | None:
-        """The sandbox's terminal session, or None after telling the client why not."""
+        """A tmux client on the sandbox's shell, or None after telling the client why not."""
         try:
-            return await terminal.session_for(handle, scrollback=settings.LABDECK_TERMINAL_SCROLLBACK)
+            return await terminal.open_session(handle, self, COLS, ROWS, watcher=self.watcher)
         except BackendUnavailable:
             await self.refuse(4503, "unavailable", "The sandbox host is unavailable.")
         except SandboxError as exc:
@@ -98,7 +147,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.session is not None:
-            self.session.detach(self)
+            session, self.session = self.session, None
+            await session.close()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None:
@@ -123,17 +173,44 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         elif kind == protocol.ACK:
             self.session.ack(value)
 
+    # -- what the session tells this connection -------------------------------
+
     async def send_output(self, data: bytes) -> None:
         # Straight to the server's send: this is the hot path of every echo.
         await self.base_send({"type": "websocket.send", "bytes": protocol.output(data)})
 
     async def send_status(self, state: str, message: str, **extra) -> None:
         await self.send(bytes_data=protocol.status(state, message, **extra))
-        if state == "closed":
-            self.session = None
-            await self.close(code=4001, reason=message)
 
     async def send_exit(self, code: int) -> None:
-        await self.send(bytes_data=protocol.exit_frame(code))
         self.session = None
+        await self.send(bytes_data=protocol.exit_frame(code))
         await self.close(code=4000, reason="The shell has ended.")
+
+    async def send_ended(self, how: str) -> None:
+        self.session = None
+        code, state, message = ENDINGS[how]
+        await self.refuse(code, state, message)
+
+    # -- what the other terminals of the sandbox say ---------------------------
+
+    async def terminal_taken(self, event: dict) -> None:
+        if event["sender"] != self.channel_name and self.session is not None and not self.watcher:
+            session, self.session = self.session, None
+            await session.close()
+            await self.refuse(*ENDINGS["detached"])
+
+    async def terminal_watch(self, event: dict) -> None:
+        if self.watcher or self.session is None:
+            return
+        before = len(self.watchers)
+        (self.watchers.add if event["on"] else self.watchers.discard)(event["sender"])
+        if len(self.watchers) != before:
+            if self.watchers:
+                await self.send_status("watched", "Your instructor is watching your terminal (read-only).",
+                                       watchers=len(self.watchers))
+            else:
+                await self.send_status("unwatched", "Nobody is watching your terminal any more.", watchers=0)
+
+    async def terminal_roll_call(self, event: dict) -> None:
+        pass  # only watchers answer

@@ -1,26 +1,29 @@
-"""Terminal sessions: one shell per sandbox, outliving browser connections.
+"""Terminal sessions: one browser connection to the sandbox's shell.
 
-A session reads the shell's output, keeps the most recent part of it so that
-a reloaded page gets its screen back, and forwards it to the one attached
-client and to any read-only watchers (an instructor helping). Flow control
-follows the xterm.js guide: the client acknowledges what it has rendered;
-above HIGH unacknowledged bytes the session stops reading from the shell (so
-a flood waits in the kernel, not in our memory) and resumes below LOW. With
-nobody attached it keeps reading, so a `docker logs -f` goes on, and only the
-recent scrollback is kept. Watchers have no flow control of their own: they
-see what the learner's pace lets through.
+The shell runs under a tmux server of its own inside the sandbox (`tmux -L
+labdeck`, deploy/sandbox/tmux.conf), so it belongs to no web process: a
+reload, or a restart of the web process, attaches a new tmux client to the
+same shell, and any web process can do it (no sticky routing). A session
+here is one such client: it replays the shell's scrollback (tmux's history)
+then the client's own drawing of the screen, forwards output with flow
+control, and tells listeners when a command has finished.
+
+Flow control follows the xterm.js guide: the client acknowledges what it has
+rendered; above HIGH unacknowledged bytes the session stops reading (so a
+flood waits in tmux, which only keeps the screen, not in our memory) and
+resumes below LOW.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
+import shlex
 from typing import Protocol
 
 from channels.layers import get_channel_layer
 
-from sandboxes.backends import get_backend
+from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
 from sandboxes.backends.base import TerminalStream
 
 log = logging.getLogger(__name__)
@@ -38,69 +41,72 @@ HIGH = 256 * 1024
 LOW = 32 * 1024
 READ_SIZE = 64 * 1024
 
+TMUX = ["tmux", "-L", "labdeck", "-f", "/etc/labdeck/tmux.conf", "-u"]
+SESSION = "main"
+STATUS_FILE = "/run/labdeck-shell.status"
+# The shell, and where its exit status goes when it ends (tmux cannot tell).
+SHELL = f"bash -l; echo $? > {STATUS_FILE}"
+# The learner's client: attach, or start the shell; other clients that still
+# hold it (a tab left open, a web process that died) are detached.
+LEARNER = [*TMUX, "new-session", "-A", "-D", "-s", SESSION, "-e", "LABDECK_TMUX=1", SHELL]
+# An instructor's client: read-only, and it never sets the window's size.
+WATCHER = [*TMUX, "attach-session", "-r", "-f", "ignore-size", "-t", SESSION]
+HISTORY_LINES = 2000
+# How a tmux client says why it ended, on its last line.
+DETACHED, EXITED = b"[detached", b"[exited]"
+
 
 class Client(Protocol):
     async def send_output(self, data: bytes) -> None: ...
     async def send_status(self, state: str, message: str, **extra) -> None: ...
     async def send_exit(self, code: int) -> None: ...
+    async def send_ended(self, how: str) -> None: ...
+
+
+def history(handle: str, rows: int) -> bytes:
+    """The shell's scrollback above the screen, as terminal output, then
+    enough new lines to push it all into the browser's scrollback (the tmux
+    client redraws the screen itself). Blocking: a bounded exec."""
+    script = (f"{shlex.join(TMUX)} capture-pane -p -e -J -S -{HISTORY_LINES} -E -1 -t {SESSION} 2>/dev/null")
+    result = get_backend().exec(handle, ["sh", "-c", script], 10, 4 << 20)
+    lines = result.output.rstrip(b"\n").split(b"\n") if result.exit_code == 0 and result.output.strip() else []
+    return b"\r\n".join(lines) + b"\r\n" * (rows if lines else 0)
+
+
+def window_size(handle: str) -> tuple[int, int] | None:
+    """The learner's screen, as tmux has it: (cols, rows)."""
+    script = f"{shlex.join(TMUX)} display-message -p -t {SESSION} '#{{window_width}} #{{window_height}}'"
+    result = get_backend().exec(handle, ["sh", "-c", script], 5, 256)
+    parts = result.output.split()
+    if result.exit_code != 0 or len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def shell_status(handle: str) -> int | None:
+    """The exit status the shell left when it ended, if it did."""
+    raw = get_backend().read_file(handle, STATUS_FILE, 16)
+    text = raw.decode(errors="replace").strip() if raw else ""
+    return int(text) if text.lstrip("-").isdigit() else None
 
 
 class TerminalSession:
-    def __init__(self, handle: str, stream: TerminalStream, scrollback: int):
-        self.handle, self.stream, self.scrollback_limit = handle, stream, scrollback
-        self.scrollback = bytearray()
-        self.client: Client | None = None
-        self.watchers: set[Client] = set()
+    def __init__(self, handle: str, stream: TerminalStream, client: Client, notify_commands: bool):
+        self.handle, self.stream, self.client = handle, stream, client
+        self.notify_commands = notify_commands
         self.carry = b""
+        self.tail = b""
         self.unacked = 0
         self.flowing = asyncio.Event()
         self.flowing.set()
         self.closed = False
-        self.pump_task = asyncio.get_running_loop().create_task(self._pump())
+        # Set when this side ends the client (or its connection broke): then
+        # there is nobody to tell how it ended.
+        self.closing = False
+        self.pump_task: asyncio.Task | None = None
 
-    async def attach(self, client: Client) -> None:
-        """Make client the one attached; replay the recent screen to it."""
-        previous, self.client = self.client, client
-        if previous is not None and previous is not client:
-            await previous.send_status("closed", "This terminal was opened in another window.")
-        self.unacked = 0
-        self.flowing.set()
-        await client.send_status("ready", "Connected.", reset=True)
-        replay = self._replay()
-        if replay:
-            self.unacked += len(replay)
-            await client.send_output(replay)
-        if self.watchers:
-            await self._tell_watched()
-
-    def detach(self, client: Client) -> None:
-        if self.client is client:
-            self.client = None
-            self.unacked = 0
-            self.flowing.set()
-
-    async def watch(self, watcher: Client) -> None:
-        """Add a read-only watcher; the learner is told they are watched."""
-        self.watchers.add(watcher)
-        await watcher.send_status("ready", "Watching (read-only).", reset=True)
-        replay = self._replay()
-        if replay:
-            await watcher.send_output(replay)
-        await self._tell_watched()
-
-    async def unwatch(self, watcher: Client) -> None:
-        if watcher in self.watchers:
-            self.watchers.discard(watcher)
-            await self._tell_watched()
-
-    async def _tell_watched(self) -> None:
-        if self.client is None:
-            return
-        if self.watchers:
-            await self.client.send_status("watched", "Your instructor is watching your terminal (read-only).",
-                                          watchers=len(self.watchers))
-        else:
-            await self.client.send_status("unwatched", "Nobody is watching your terminal any more.", watchers=0)
+    def start(self, replay: bytes = b"") -> None:
+        self.pump_task = asyncio.get_running_loop().create_task(self._pump(replay))
 
     async def input(self, data: bytes) -> None:
         await self.stream.write(data)
@@ -113,59 +119,57 @@ class TerminalSession:
         if self.unacked < LOW:
             self.flowing.set()
 
-    def _replay(self) -> bytes:
-        """The kept output, starting at a line boundary so no escape is cut."""
-        data = bytes(self.scrollback[-self.scrollback_limit:])
-        if len(self.scrollback) >= self.scrollback_limit:
-            cut = data.find(b"\n")
-            data = data[cut + 1:] if cut >= 0 else b""
-        return data
-
-    async def _pump(self) -> None:
+    async def _pump(self, replay: bytes) -> None:
         try:
+            if replay:
+                await self._deliver(replay)
             while True:
                 await self.flowing.wait()
                 data = await self.stream.read(READ_SIZE)
                 if not data:
                     break
-                if self.carry or _OSC_START in data or b"\x1b" in data[-6:]:
+                if self.notify_commands and (self.carry or _OSC_START in data or b"\x1b" in data[-6:]):
                     await self._commands(data)
-                self.scrollback += data
-                # Trim only when twice the limit is reached: one memmove per
-                # `limit` bytes of output instead of one per chunk.
-                if len(self.scrollback) > 2 * self.scrollback_limit:
-                    del self.scrollback[:len(self.scrollback) - self.scrollback_limit]
+                self.tail = (self.tail + data)[-256:]
                 await self._deliver(data)
         except Exception:
             log.exception("terminal session %s failed", self.handle)
         finally:
             self.closed = True
-            _sessions.pop(self.handle, None)
-            if self.client is not None:
-                await self.client.send_exit(0)
+            if not self.closing:
+                await self._ended()
+
+    async def _ended(self) -> None:
+        """The tmux client ended: say why, truthfully."""
+        if DETACHED in self.tail:
+            how = "detached"
+        elif EXITED in self.tail:
+            how = "exited"
+        else:
+            try:
+                alive = await asyncio.to_thread(get_backend().poll, self.handle) is None
+            except BackendUnavailable:
+                return await self.client.send_ended("unavailable")
+            how = "broken" if alive else "gone"
+        if how == "exited":
+            try:
+                code = await asyncio.to_thread(shell_status, self.handle)
+            except (SandboxError, BackendUnavailable):
+                code = None
+            return await self.client.send_exit(code if code is not None else -1)
+        await self.client.send_ended(how)
 
     async def _deliver(self, data: bytes) -> None:
-        """Send output to the client and the watchers. A connection that
-        closes while we write to it (before its disconnect has run) loses its
-        place; it never ends the shell that the others still use."""
-        client = self.client
-        if client is not None:
-            self.unacked += len(data)
-            if self.unacked > HIGH:
-                self.flowing.clear()
-            try:
-                await client.send_output(data)
-            except Exception as exc:
-                log.info("terminal %s: client gone while writing (%s)", self.handle, exc)
-                self.detach(client)
-        for watcher in list(self.watchers):
-            try:
-                await watcher.send_output(data)
-            except Exception as exc:
-                log.info("terminal %s: watcher gone while writing (%s)", self.handle, exc)
-                self.watchers.discard(watcher)
-                with contextlib.suppress(Exception):
-                    await self._tell_watched()
+        self.unacked += len(data)
+        if self.unacked > HIGH:
+            self.flowing.clear()
+        try:
+            await self.client.send_output(data)
+        except Exception as exc:
+            # The connection closed while we wrote to it, before its disconnect ran.
+            log.info("terminal %s: client gone while writing (%s)", self.handle, exc)
+            self.closing = True
+            raise
 
     async def _commands(self, data: bytes) -> None:
         """Tell listeners about each command-done sequence, including one
@@ -182,10 +186,24 @@ class TerminalSession:
         self.carry = rest[:_CARRY] if unfinished or (rest and COMMAND_DONE.startswith(rest)) else b""
 
     async def close(self) -> None:
+        """Detach: the shell goes on in the sandbox."""
+        self.closing = True
         self.closed = True
-        _sessions.pop(self.handle, None)
+        if self.pump_task is not None:
+            self.pump_task.cancel()
         await self.stream.close()
-        self.pump_task.cancel()
+
+
+async def open_session(handle: str, client: Client, cols: int, rows: int, watcher: bool = False) -> TerminalSession:
+    """A tmux client on the sandbox's shell: the learner's (which starts the
+    shell if there is none) or a read-only watcher's. Raises SandboxError or
+    BackendUnavailable."""
+    replay = await asyncio.to_thread(history, handle, rows)
+    stream = await get_backend().open_terminal(handle, cols, rows, argv=WATCHER if watcher else LEARNER)
+    session = TerminalSession(handle, stream, client, notify_commands=not watcher)
+    await client.send_status("ready", "Watching (read-only)." if watcher else "Connected.", reset=True)
+    session.start(replay)
+    return session
 
 
 async def notify_command_done(handle: str, command: str = "") -> None:
@@ -200,21 +218,7 @@ def sandbox_group(handle: str) -> str:
     return f"sandbox.{handle}"
 
 
-_sessions: dict[str, TerminalSession] = {}
-_opening: dict[str, asyncio.Lock] = {}
-
-
-async def session_for(handle: str, cols: int = 80, rows: int = 24, scrollback: int = 256 * 1024) -> TerminalSession:
-    """The live session of a sandbox in this process, opening one if needed."""
-    lock = _opening.setdefault(handle, asyncio.Lock())
-    async with lock:
-        session = _sessions.get(handle)
-        if session is None or session.closed:
-            stream = await get_backend().open_terminal(handle, cols, rows)
-            session = _sessions[handle] = TerminalSession(handle, stream, scrollback)
-        return session
-
-
-async def close_all() -> None:
-    for session in list(_sessions.values()):
-        await session.close()
+def terminal_group(handle: str) -> str:
+    """The terminals open on one sandbox, in every web process: the learner's
+    and the instructors' watching it."""
+    return f"terminal.{handle}"

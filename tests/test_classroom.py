@@ -232,11 +232,18 @@ def test_the_shell_reports_each_command_even_split_across_reads(settings):
         async def resize(self, cols, rows): ...
         async def close(self): ...
 
+    class Quiet:
+        async def send_output(self, data): ...
+        async def send_status(self, state, message, **extra): ...
+        async def send_exit(self, code): ...
+        async def send_ended(self, how): ...
+
     async def run(size: int) -> list[str]:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(terminal.sandbox_group("h"), channel)
-        session = terminal.TerminalSession("h", Chunks(size), 4096)
+        session = terminal.TerminalSession("h", Chunks(size), Quiet(), notify_commands=True)
+        session.start()
         await session.pump_task
         got = []
         while True:
@@ -249,13 +256,15 @@ def test_the_shell_reports_each_command_even_split_across_reads(settings):
         assert run_async(run(size)) == ["docker ps -a", "", "echo hé"], size
 
 
-def test_a_watcher_that_closes_mid_write_never_ends_the_learners_shell(settings):
-    """Closing the watch while output flows drops the watcher, not the session."""
+def test_a_client_that_closes_mid_write_only_detaches(settings):
+    """A connection that closes while output flows drops its tmux client, and
+    is not told anything more: the shell goes on in the sandbox."""
     from sandboxes import terminal
 
     class Stream:
         def __init__(self):
             self.parts = [b"one\r\n", b"two\r\n", b"three\r\n"]
+            self.closed = False
 
         async def read(self, limit):
             await asyncio.sleep(0.01)
@@ -263,31 +272,35 @@ def test_a_watcher_that_closes_mid_write_never_ends_the_learners_shell(settings)
 
         async def write(self, data): ...
         async def resize(self, cols, rows): ...
-        async def close(self): ...
+
+        async def close(self):
+            self.closed = True
 
     class Client:
-        def __init__(self, broken=False):
-            self.broken, self.output, self.statuses, self.exited = broken, b"", [], False
+        def __init__(self):
+            self.output, self.told = b"", []
 
         async def send_output(self, data):
-            if self.broken:
+            if self.output:
                 raise ConnectionError("Attempt to send on a closed protocol")
             self.output += data
 
         async def send_status(self, state, message, **extra):
-            self.statuses.append(state)
+            self.told.append(state)
 
         async def send_exit(self, code):
-            self.exited = True
+            self.told.append("exit")
+
+        async def send_ended(self, how):
+            self.told.append(how)
 
     async def run() -> tuple[Client, terminal.TerminalSession]:
-        learner, watcher = Client(), Client(broken=True)
-        session = terminal.TerminalSession("h", Stream(), 4096)
-        await session.attach(learner)
-        session.watchers.add(watcher)
-        await session.pump_task
-        return learner, session
+        client = Client()
+        session = terminal.TerminalSession("h", Stream(), client, notify_commands=True)
+        session.start()
+        await asyncio.gather(session.pump_task, return_exceptions=True)
+        return client, session
 
-    learner, session = run_async(run())
-    assert learner.output == b"one\r\ntwo\r\nthree\r\n"  # every line, after the watcher broke
-    assert not session.watchers and learner.statuses[-1] == "unwatched"
+    client, session = run_async(run())
+    assert client.output == b"one\r\n" and client.told == []
+    assert session.closed and session.closing

@@ -8,7 +8,7 @@ set -euo pipefail
 TAG=${1:?usage: build-offline.sh IMAGE_TAG}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../images/debian-mirror.sh" || { echo "build-offline: cannot build without a Debian mirror" >&2; exit 1; }
-PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static,docker-registry,socat
+PACKAGES=docker.io,iptables,bash,bash-completion,iproute2,iputils-ping,procps,psmisc,curl,ca-certificates,nano,vim-tiny,less,util-linux,tini,jq,kmod,e2fsprogs,xz-utils,pigz,busybox-static,docker-registry,socat,tmux
 ROOT=$(mktemp -d /var/tmp/labdeck-rootfs.XXXXXX)
 # mktemp makes it 0700, and the image's / would be too: no one but root could use it.
 chmod 0755 "$ROOT"
@@ -21,6 +21,7 @@ rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/
 install -m 0755 "$HERE/entrypoint.sh" "$ROOT/usr/local/bin/labdeck-sandbox"
 install -m 0644 "$HERE/bashrc" "$ROOT/etc/labdeck.bashrc"
 install -m 0644 "$HERE/registry.yml" "$ROOT/etc/labdeck-registry.yml"
+install -D -m 0644 "$HERE/tmux.conf" "$ROOT/etc/labdeck/tmux.conf"
 echo '[ -f /etc/labdeck.bashrc ] && . /etc/labdeck.bashrc' >> "$ROOT/etc/bash.bashrc"
 echo labdeck > "$ROOT/etc/hostname"
 tar -C "$ROOT" -c . | docker import \

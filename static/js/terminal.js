@@ -62,8 +62,9 @@
     var url = options.url;
     var onState = options.onState || function () {};
     // readOnly: watch someone else's shell (the instructor's view). xterm takes
-    // no input, and nothing but ACKs goes to the server: no keys, no paste, and
-    // no RESIZE either, so watching never changes the learner's terminal size.
+    // no input, and nothing but ACKs goes to the server: no keys, no paste, no
+    // RESIZE. The server says the size of the learner's screen instead
+    // (STATUS "size"), and the view takes it, so it shows that screen exactly.
     var readOnly = !!options.readOnly;
 
     var term = new window.Terminal({
@@ -120,6 +121,10 @@
         term.write('', function () { term.reset(); });
       }
       if (status.state === 'ready') backoff = BACKOFF_MIN_MS;
+      if (status.state === 'size') {
+        if (readOnly && status.cols > 0 && status.rows > 0) term.resize(status.cols, status.rows);
+        return;
+      }
       if (status.state) onState(status.state, status.message || '');
     }
 
@@ -213,7 +218,7 @@
     }
 
     function fitNow() {
-      if (disposed) return;
+      if (disposed || readOnly) return;  // a watcher's view has the learner's size
       try { fitAddon.fit(); } catch (e) { /* element hidden or not laid out yet */ }
     }
     function scheduleFit() {
