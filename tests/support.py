@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -169,8 +170,29 @@ class TerminalClient:
             self.recv(left)
         return self.screen[start:]
 
+    def read_line(self, line: str, timeout: float = 20) -> None:
+        """Wait until a whole line of output, without its escape sequences, is line."""
+        start = len(self.screen)
+        deadline = time.monotonic() + timeout
+        while line not in plain_lines(self.screen[start:]):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line {line!r}; screen ends with {self.screen[-500:]!r}")
+            self.recv(left)
+
     def close(self) -> None:
         self.ws.close()
+
+
+# CSI, OSC (ended by BEL or ST), DCS, charset and single-character escapes.
+_ESCAPES = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|P[^\x1b]*\x1b\\"
+                      rb"|[()][A-Z0-9]|[=>78DEHMc])")
+
+
+def plain_lines(output: bytes) -> list[str]:
+    """Terminal output as the lines a person reads, escape sequences left out."""
+    text = _ESCAPES.sub(b"", output).decode("utf-8", "replace")
+    return [line.strip() for line in re.split(r"\r?\n|\r", text)]
 
 
 def engine() -> docker.DockerClient:
@@ -185,9 +207,11 @@ def remove_test_sandboxes() -> None:
     client = engine()
     selector = {"label": f"org.labdeck.instance={PREFIX}"}
     for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True, v=True)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # being removed already
+            container.remove(force=True, v=True)
     for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            volume.remove(force=True)
 
 
 class Watching:

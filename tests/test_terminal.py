@@ -14,7 +14,7 @@ def test_it_runs_docker_inside_the_sandbox(learner):
     term = learner.terminal(learner.info)
     term.read_until("# ")
     term.send("docker run busybox echo hello world\r")
-    term.read_until("\nhello world\r\n", timeout=30)
+    term.read_line("hello world", timeout=30)
     term.close()
 
 
