@@ -148,8 +148,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type")
         learner = await self._learner(content.get("learner")) if "learner" in content else None
         if kind == "commands" and learner:
-            await self.send_json({"type": "commands", "learner": learner.pk,
-                                  "commands": await sync_to_async(_commands_of)(learner.owner)})
+            # A read of the sandbox: in a thread of its own, never the process's one sync thread.
+            commands = await sync_to_async(_commands_of, thread_sensitive=False)(learner.owner)
+            await self.send_json({"type": "commands", "learner": learner.pk, "commands": commands})
         elif kind == "broadcast" and isinstance(content.get("message"), str) and content["message"].strip():
             await rooms.tell_room(self.room, "broadcast", message=content["message"].strip()[:500],
                                   sender=self.scope["user"].get_full_name() or self.scope["user"].get_username())

@@ -22,3 +22,19 @@ class Progress(models.Model):
 
     def to_dict(self) -> dict:
         return {"status": self.status, "missing": self.missing, "hints_used": self.hints_used}
+
+
+class CheckScope(models.Model):
+    """What the checker worker checks for a learner: the exercises of one
+    course, those of the sections named (empty: every unfinished one), and
+    where to report (the learner's room, if any). The learner's page writes
+    it; the worker keeps checking after the page closes."""
+
+    owner = models.CharField(max_length=64)
+    course = models.CharField(max_length=64)
+    sections = models.JSONField(default=list, blank=True)
+    room = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "course"], name="one_check_scope")]

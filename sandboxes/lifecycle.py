@@ -2,7 +2,9 @@
 
 Every state change of a row goes through a conditional update, so two
 processes (the web server and the pool keeper) never act twice on one
-sandbox.
+sandbox. The web processes only ever change rows (a learner's new sandbox is
+a `starting` row, a reset or an End marks rows `stopping`); the pool keeper
+does the slow work on the engine (start_pending, the reaper).
 """
 from __future__ import annotations
 
@@ -32,8 +34,12 @@ def start(sandbox: Sandbox) -> Sandbox:
     """Create the backend sandbox for a row in `starting` and wait until it is ready.
 
     The row ends `ready` (pool) or `assigned` (it has an owner), or `gone`
-    with a reason when the backend fails.
+    with a reason when the backend fails. Only one caller starts a row: the
+    others return it as it is.
     """
+    if not Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.STARTING, handle="").update(handle=sandbox.name):
+        sandbox.refresh_from_db()
+        return sandbox
     backend = get_backend()
     try:
         sandbox.handle = backend.create(sandbox.name, {"org.labdeck.owner": sandbox.owner,
@@ -42,6 +48,8 @@ def start(sandbox: Sandbox) -> Sandbox:
         backend.wait_ready(sandbox.handle, settings.LABDECK_READY_TIMEOUT)
     except (SandboxError, BackendUnavailable) as exc:
         log.warning("sandbox %s failed to start: %s", sandbox.name, exc)
+        if sandbox.owner:
+            Sandbox.objects.filter(pk=sandbox.pk).update(start_failed=True)
         stop(sandbox, str(exc)[:200])
         raise
     now = timezone.now()
@@ -50,6 +58,17 @@ def start(sandbox: Sandbox) -> Sandbox:
     if not _move(sandbox, (Sandbox.STARTING,), to, ready_at=now, **extra):
         sandbox.refresh_from_db()
     return sandbox
+
+
+def pending() -> list[Sandbox]:
+    """Learners' sandboxes asked for and not being started yet (oldest first)."""
+    return list(Sandbox.objects.filter(state=Sandbox.STARTING, handle="").exclude(owner="").order_by("created_at"))
+
+
+def request_stop(sandbox: Sandbox, reason: str) -> bool:
+    """Mark a sandbox for the keeper to remove (it reaps `stopping` rows):
+    quick, so that a web process never waits for the engine."""
+    return _move(sandbox, (Sandbox.STARTING, Sandbox.READY, Sandbox.ASSIGNED), Sandbox.STOPPING, reason=reason)
 
 
 def stop(sandbox: Sandbox, reason: str) -> None:
@@ -65,13 +84,15 @@ def stop(sandbox: Sandbox, reason: str) -> None:
     _move(sandbox, (Sandbox.STOPPING,), Sandbox.GONE, stopped_at=timezone.now())
 
 
-def reap(now=None) -> list[str]:
-    """Stop sandboxes past their lifetime, idle too long, stuck or dead."""
+def due(now=None) -> list[tuple[Sandbox, str]]:
+    """The sandboxes to stop, and why: marked `stopping`, past their lifetime,
+    idle too long, stuck while starting, or no longer running on the worker."""
     now = now or timezone.now()
     lifetime = timedelta(seconds=settings.LABDECK_SANDBOX_LIFETIME)
     idle = timedelta(seconds=settings.LABDECK_SANDBOX_IDLE)
     stuck = timedelta(seconds=2 * settings.LABDECK_READY_TIMEOUT)
-    reaped = []
+    running = None
+    found = []
     for sandbox in Sandbox.objects.filter(state__in=Sandbox.LIVE):
         reason = ""
         if sandbox.state == Sandbox.STOPPING:
@@ -84,14 +105,22 @@ def reap(now=None) -> list[str]:
             reason = "idle"
         elif sandbox.state == Sandbox.STARTING and sandbox.created_at + stuck <= now:
             reason = "did not start"
-        elif sandbox.state in (Sandbox.READY, Sandbox.ASSIGNED) and get_backend().poll(sandbox.handle):
-            reason = "stopped on the worker"
+        elif sandbox.state in (Sandbox.READY, Sandbox.ASSIGNED):
+            if running is None:  # one look at the engine for all of them
+                running = {m.name for m in get_backend().list_managed() if m.running}
+            if sandbox.name not in running:
+                reason = "stopped on the worker"
         if reason:
-            if sandbox.state == Sandbox.STOPPING:
-                Sandbox.objects.filter(pk=sandbox.pk).update(state=Sandbox.ASSIGNED)
-                sandbox.state = Sandbox.ASSIGNED
-            stop(sandbox, reason)
-            reaped.append(sandbox.name)
+            found.append((sandbox, reason))
+    return found
+
+
+def reap(now=None) -> list[str]:
+    """Stop every sandbox that is due (see due()); their names."""
+    reaped = []
+    for sandbox, reason in due(now):
+        stop(sandbox, reason)
+        reaped.append(sandbox.name)
     return reaped
 
 

@@ -40,6 +40,8 @@ class Sandbox(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=200, blank=True)
+    # Set when the keeper could not start it, until the learner's page is told.
+    start_failed = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

@@ -1,11 +1,14 @@
 """The warm pool, atomic claims, and the line of waiting learners.
 
 A learner gets, in this order: the sandbox they already have, a ready one
-from the pool, a new one if capacity allows, or a place in line.
+from the pool, a new one if capacity allows, or a place in line. Nothing here
+waits for the engine: a new sandbox is a `starting` row that the pool keeper
+starts (lifecycle.start_pending), and giving one up marks it for the keeper.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -95,6 +98,9 @@ def place(owner: str, group: str = "") -> Placement:
     if sandbox:
         Sandbox.objects.filter(pk=sandbox.pk).update(last_seen=timezone.now())
         return Placement(sandbox.state if sandbox.state == Sandbox.STARTING else "ready", sandbox)
+    failed = Sandbox.objects.filter(owner=owner, start_failed=True).order_by("-created_at").first()
+    if failed is not None and Sandbox.objects.filter(pk=failed.pk, start_failed=True).update(start_failed=False):
+        return Placement("failed", message=f"Your sandbox could not start: {failed.reason}")
     WaitingLearner.objects.filter(last_poll__lt=timezone.now() - QUEUE_STALE).delete()
     waiting = WaitingLearner.objects.filter(owner=owner).first()
     ahead = waiting.position() - 1 if waiting else WaitingLearner.objects.filter(group=group).count()
@@ -108,7 +114,7 @@ def place(owner: str, group: str = "") -> Placement:
         if sandbox:
             WaitingLearner.objects.filter(owner=owner).delete()
             if sandbox.state == Sandbox.STARTING:
-                lifecycle.start(sandbox)
+                return Placement("starting", sandbox, message="Your sandbox is starting.")
             return Placement("ready", sandbox)
     waiting, _ = WaitingLearner.objects.get_or_create(owner=owner, defaults={"group": group})
     WaitingLearner.objects.filter(pk=waiting.pk).update(last_poll=timezone.now())
@@ -132,14 +138,17 @@ def safe_place(owner: str, group: str = "") -> Placement:
 START_PER_ROUND = 4
 
 
-def _start_unclaimed(group: str, count: int, limit: int = 0) -> int:
+Starter = Callable[[Sandbox], object]
+
+
+def _start_unclaimed(group: str, count: int, limit: int, start: Starter) -> int:
     started = 0
     for _ in range(min(count, START_PER_ROUND)):
         sandbox = reserve("", group, limit)
         if sandbox is None:
             break
         try:
-            lifecycle.start(sandbox)
+            start(sandbox)
         except (SandboxError, BackendUnavailable):
             break
         started += 1
@@ -156,11 +165,12 @@ def group_counts(group: str) -> dict[str, int]:
     }
 
 
-def fill() -> int:
+def fill(start: Starter = lifecycle.start) -> int:
     """Start sandboxes until the site's pool holds LABDECK_POOL_SIZE unclaimed
-    ones and every active group has its `initial` and `reserved` ones."""
+    ones and every active group has its `initial` and `reserved` ones. The
+    keeper passes a start that hands the work to its threads."""
     pooled = Sandbox.objects.filter(owner="", group="", state__in=(Sandbox.STARTING, Sandbox.READY)).count()
-    started = _start_unclaimed("", settings.LABDECK_POOL_SIZE - pooled)
+    started = _start_unclaimed("", settings.LABDECK_POOL_SIZE - pooled, 0, start)
     now = timezone.now()
     for target in PoolTarget.objects.all():
         if not target.is_active(now):
@@ -168,20 +178,17 @@ def fill() -> int:
         counts = group_counts(target.group)
         unclaimed = counts["starting"] + counts["ready"]
         wanted = max(target.reserved, target.initial - counts["in_use"])
-        started += _start_unclaimed(target.group, wanted - unclaimed, target.limit)
+        started += _start_unclaimed(target.group, wanted - unclaimed, target.limit, start)
     return started
 
 
 def end_group(group: str, reason: str = "workshop ended") -> int:
-    """Reap every sandbox of a group and forget its pool; progress is not
-    touched. Returns how many sandboxes were stopped."""
+    """Mark every sandbox of a group for the keeper to reap and forget its
+    pool; progress is not touched. Returns how many sandboxes will stop."""
     PoolTarget.objects.filter(group=group).delete()
     WaitingLearner.objects.filter(group=group).delete()
-    stopped = 0
-    for sandbox in Sandbox.objects.filter(group=group, state__in=Sandbox.LIVE):
-        lifecycle.stop(sandbox, reason)
-        stopped += 1
-    return stopped
+    return sum(lifecycle.request_stop(sandbox, reason)
+               for sandbox in Sandbox.objects.filter(group=group, state__in=Sandbox.LIVE))
 
 
 def end_finished_groups(now=None) -> list[str]:
@@ -215,7 +222,8 @@ def extend(owner: str, seconds: int) -> Sandbox | None:
 
 
 def release(owner: str, reason: str = "released") -> None:
-    """Give up owner's sandbox (e.g. a reset): it is removed, not reused."""
+    """Give up owner's sandbox (e.g. a reset): the keeper removes it, and it
+    is never reused."""
     sandbox = current(owner)
     if sandbox:
-        lifecycle.stop(sandbox, reason)
+        lifecycle.request_stop(sandbox, reason)

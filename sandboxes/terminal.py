@@ -6,7 +6,7 @@ reload, or a restart of the web process, attaches a new tmux client to the
 same shell, and any web process can do it (no sticky routing). A session
 here is one such client: it replays the shell's scrollback (tmux's history)
 then the client's own drawing of the screen, forwards output with flow
-control, and tells listeners when a command has finished.
+control, and says truthfully how it ended.
 
 Flow control follows the xterm.js guide: the client acknowledges what it has
 rendered; above HIGH unacknowledged bytes the session stops reading (so a
@@ -17,25 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import shlex
 from typing import Protocol
-
-from channels.layers import get_channel_layer
 
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
 from sandboxes.backends.base import TerminalStream
 
 log = logging.getLogger(__name__)
-
-# The sandbox's bash prints this private OSC sequence before each prompt,
-# with the command that ended (deploy/sandbox/bashrc); xterm.js ignores it,
-# Labdeck tells listeners.
-COMMAND_DONE = b"\x1b]6973;labdeck;done"
-_DONE = re.compile(rb"\x1b\]6973;labdeck;done(?:;([^\x07]{0,4096}))?\x07")
-_OSC_START = COMMAND_DONE[:6]
-# Longest tail of a chunk that may hold the start of an unfinished sequence.
-_CARRY = 4200
 
 HIGH = 256 * 1024
 LOW = 32 * 1024
@@ -91,10 +79,8 @@ def shell_status(handle: str) -> int | None:
 
 
 class TerminalSession:
-    def __init__(self, handle: str, stream: TerminalStream, client: Client, notify_commands: bool):
+    def __init__(self, handle: str, stream: TerminalStream, client: Client):
         self.handle, self.stream, self.client = handle, stream, client
-        self.notify_commands = notify_commands
-        self.carry = b""
         self.tail = b""
         self.unacked = 0
         self.flowing = asyncio.Event()
@@ -128,8 +114,6 @@ class TerminalSession:
                 data = await self.stream.read(READ_SIZE)
                 if not data:
                     break
-                if self.notify_commands and (self.carry or _OSC_START in data or b"\x1b" in data[-6:]):
-                    await self._commands(data)
                 self.tail = (self.tail + data)[-256:]
                 await self._deliver(data)
         except Exception:
@@ -171,20 +155,6 @@ class TerminalSession:
             self.closing = True
             raise
 
-    async def _commands(self, data: bytes) -> None:
-        """Tell listeners about each command-done sequence, including one
-        split across reads."""
-        text = self.carry + data
-        end = 0
-        for match in _DONE.finditer(text):
-            end = match.end()
-            command = (match.group(1) or b"").decode("utf-8", "replace").strip()
-            await notify_command_done(self.handle, command)
-        start = text.rfind(b"\x1b", end)
-        rest = text[start:] if start >= 0 else b""
-        unfinished = rest.startswith(COMMAND_DONE) and b"\x07" not in rest
-        self.carry = rest[:_CARRY] if unfinished or (rest and COMMAND_DONE.startswith(rest)) else b""
-
     async def close(self) -> None:
         """Detach: the shell goes on in the sandbox."""
         self.closing = True
@@ -200,22 +170,10 @@ async def open_session(handle: str, client: Client, cols: int, rows: int, watche
     BackendUnavailable."""
     replay = await asyncio.to_thread(history, handle, rows)
     stream = await get_backend().open_terminal(handle, cols, rows, argv=WATCHER if watcher else LEARNER)
-    session = TerminalSession(handle, stream, client, notify_commands=not watcher)
+    session = TerminalSession(handle, stream, client)
     await client.send_status("ready", "Watching (read-only)." if watcher else "Connected.", reset=True)
     session.start(replay)
     return session
-
-
-async def notify_command_done(handle: str, command: str = "") -> None:
-    """Tell whoever listens on the sandbox's group that a shell command ended."""
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(sandbox_group(handle),
-                               {"type": "sandbox.command_done", "handle": handle, "command": command})
-
-
-def sandbox_group(handle: str) -> str:
-    return f"sandbox.{handle}"
 
 
 def terminal_group(handle: str) -> str:

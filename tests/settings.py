@@ -1,8 +1,11 @@
 """Test settings: everything a test creates carries the labdeck-test prefix,
 so the reaper and the clean-up never touch a running Labdeck's sandboxes."""
 import os
+import secrets
 
-os.environ.setdefault("LABDECK_NAME_PREFIX", "labdeck-test")
+# A prefix per test session, so that two sessions at once (or a CI run beside
+# a developer's) never clean up each other's sandboxes.
+os.environ.setdefault("LABDECK_NAME_PREFIX", f"labdeck-test-{secrets.token_hex(3)}")
 os.environ.setdefault("LABDECK_SANDBOX_NETWORK", "labdeck-test-sandboxes")
 os.environ.setdefault("LABDECK_SANDBOX_SUBNET", "10.214.0.0/16")
 os.environ.setdefault("LABDECK_SANDBOX_DISK", "4g")

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
@@ -22,6 +24,10 @@ from sandboxes import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = os.environ.get("LABDECK_NAME_PREFIX", "labdeck-test")
+# What every test session's prefix starts with.
+TESTS = "labdeck-test"
+# Another session's sandboxes older than this are leftovers of a run that died.
+LEFTOVER_AFTER = 3 * 3600
 
 
 def run_async(coro):
@@ -32,10 +38,14 @@ def run_async(coro):
 
 
 class LiveServer:
-    """Daphne and (optionally) the pool keeper in subprocesses, on a fresh SQLite file."""
+    """Daphne and the pool keeper in subprocesses, on a fresh SQLite file.
 
-    def __init__(self, keeper: bool = False, **env: str):
+    Its sandboxes carry a name prefix of its own: another server's keeper
+    would take them for orphans (no row in its database) and remove them."""
+
+    def __init__(self, keeper: bool = True, **env: str):
         self.dir = tempfile.mkdtemp(prefix="labdeck-live-")
+        self.prefix = env.pop("LABDECK_NAME_PREFIX", f"{PREFIX}-{secrets.token_hex(3)}")
         # The listening socket is made here and handed to daphne, so that no
         # other process can take the port in between (and no other server can
         # answer in this one's place).
@@ -48,6 +58,7 @@ class LiveServer:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "LABDECK_SQLITE_PATH": f"{self.dir}/db.sqlite3",
+            "LABDECK_NAME_PREFIX": self.prefix,
             "PYTHONUNBUFFERED": "1",
             **env,
         }
@@ -62,7 +73,7 @@ class LiveServer:
             ]
         if keeper:
             self.procs.append(subprocess.Popen(
-                [sys.executable, "manage.py", "sandboxd", "--interval", "0.2"],
+                [sys.executable, "manage.py", "sandboxd", "--interval", "0.5"],
                 cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             ))
         deadline = time.monotonic() + 60
@@ -203,15 +214,29 @@ def engine() -> docker.DockerClient:
 
 
 def remove_test_sandboxes() -> None:
-    """Remove every container, volume and network the tests made."""
+    """Remove every container and volume this test session made (their
+    instance label starts with its prefix), and other sessions' leftovers
+    older than LEFTOVER_AFTER."""
     client = engine()
-    selector = {"label": f"org.labdeck.instance={PREFIX}"}
-    for container in client.containers.list(all=True, filters=selector):
+
+    def ours(labels: dict, created: str = "") -> bool:
+        instance = (labels or {}).get("org.labdeck.instance", "")
+        if instance.startswith(PREFIX):
+            return True
+        if not instance.startswith(TESTS) or not created:
+            return False
+        age = time.time() - datetime.fromisoformat(created[:19]).replace(tzinfo=UTC).timestamp()
+        return age > LEFTOVER_AFTER
+
+    for container in client.containers.list(all=True, filters={"label": "org.labdeck.instance"}):
+        if not ours(container.labels, container.attrs.get("Created", "")):
+            continue
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # being removed already
             container.remove(force=True, v=True)
-    for volume in client.volumes.list(filters=selector):
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            volume.remove(force=True)
+    for volume in client.volumes.list(filters={"label": "org.labdeck.instance"}):
+        if ours(volume.attrs.get("Labels"), volume.attrs.get("CreatedAt", "")):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                volume.remove(force=True)
 
 
 class Watching:
@@ -266,3 +291,16 @@ NOISE = {
 def start_noise(backend, handle: str, kind: str) -> None:
     """Start one kind of NOISE in a sandbox, in the background."""
     backend.exec(handle, ["sh", "-c", f"nohup sh -c '{NOISE[kind]}' >/dev/null 2>&1 &"], 10)
+
+
+def ready_sandbox(owner: str, group: str = ""):
+    """pool.place() for an in-process test, which has no pool keeper: the
+    sandbox it asked for is started here, as the keeper would."""
+    from sandboxes import lifecycle, pool
+    from sandboxes.models import Sandbox
+
+    placement = pool.place(owner, group)
+    if placement.sandbox is not None and placement.sandbox.state == Sandbox.STARTING:
+        lifecycle.start(placement.sandbox)
+        placement = pool.place(owner, group)
+    return placement

@@ -8,14 +8,14 @@ from django.utils import timezone
 
 from sandboxes import lifecycle, pool
 from sandboxes.models import Sandbox, WaitingLearner
-from tests.support import engine
+from tests.support import PREFIX, engine, ready_sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def names_on_engine() -> set[str]:
     client = engine()
-    return {c.name for c in client.containers.list(all=True, filters={"label": "org.labdeck.instance=labdeck-test"})}
+    return {c.name for c in client.containers.list(all=True, filters={"label": f"org.labdeck.instance={PREFIX}"})}
 
 
 def test_it_fills_the_pool_with_ready_sandboxes(settings, backend):
@@ -63,7 +63,8 @@ def test_it_never_gives_one_sandbox_to_two_learners(settings, backend):
 
 def test_it_puts_learners_in_line_when_capacity_is_used_up(settings, backend):
     settings.LABDECK_MAX_SANDBOXES = 1
-    first = pool.place("first")
+    assert pool.place("first").state == "starting", "the keeper starts it; nobody waits for the engine"
+    first = ready_sandbox("first")
     assert first.state == "ready"
     second, third = pool.place("second"), pool.place("third")
     assert (second.state, second.position) == ("queued", 1)
@@ -72,12 +73,16 @@ def test_it_puts_learners_in_line_when_capacity_is_used_up(settings, backend):
     assert pool.place("third").position == 2, "asking again keeps one's place"
 
     pool.release("first")
+    assert Sandbox.objects.get(owner="first").state == Sandbox.STOPPING, "marked for the keeper"
+    assert pool.place("third").state == "queued"
+    lifecycle.reap()  # what the keeper does
     assert pool.place("third").state == "queued", "the line is served in order"
-    served = pool.place("second")
+    served = ready_sandbox("second")
     assert served.state == "ready" and served.sandbox.owner == "second"
     assert not WaitingLearner.objects.filter(owner="second").exists()
     assert pool.place("third").position == 1
     pool.release("second")
+    lifecycle.reap()
 
 
 def test_it_says_the_host_is_unavailable_when_the_engine_is_dead(settings):
@@ -97,7 +102,7 @@ def test_it_says_the_host_is_unavailable_when_the_engine_is_dead(settings):
 def test_it_reaps_orphans_and_expired_sandboxes(settings, backend):
     orphan = backend.create("labdeck-test-orphan", {})
     assert orphan in names_on_engine()
-    idle = pool.place("idle-learner").sandbox
+    idle = ready_sandbox("idle-learner").sandbox
     Sandbox.objects.filter(pk=idle.pk).update(last_seen=timezone.now() - timedelta(hours=2))
     settings.LABDECK_SANDBOX_IDLE = 3600
 
@@ -110,7 +115,7 @@ def test_it_reaps_orphans_and_expired_sandboxes(settings, backend):
 
 
 def test_it_marks_a_sandbox_that_died_on_the_worker(backend):
-    sandbox = pool.place("learner").sandbox
+    sandbox = ready_sandbox("learner").sandbox
     engine().containers.get(sandbox.handle).kill()
     assert lifecycle.reap() == [sandbox.name]
     sandbox.refresh_from_db()

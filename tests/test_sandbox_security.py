@@ -1,16 +1,16 @@
 """What a learner can and cannot reach from inside a sandbox."""
 import pytest
 
-from sandboxes import lifecycle, pool
+from sandboxes import lifecycle
 from sandboxes.backends.docker import CAPABILITIES
-from tests.support import engine
+from tests.support import engine, ready_sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def two_sandboxes(backend):
-    a, b = pool.place("alice").sandbox, pool.place("bob").sandbox
+    a, b = ready_sandbox("alice").sandbox, ready_sandbox("bob").sandbox
     yield a, b
     lifecycle.stop(a, "test")
     lifecycle.stop(b, "test")

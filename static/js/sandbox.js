@@ -24,7 +24,7 @@
     closed: "Disconnected",
   };
   const POLL_QUEUED_MS = 1000;
-  const POLL_STARTING_MS = 500;
+  const POLL_STARTING_MS = 150;
   const RETRY_UNREACHABLE_MS = 2000;
   const IDLE_CHECK_MS = 30000;
 

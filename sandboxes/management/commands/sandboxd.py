@@ -1,48 +1,113 @@
-"""Keep the warm pool full and reap sandboxes, until SIGTERM.
+"""The pool keeper: all the slow work on the sandbox engine, until SIGTERM.
 
-Removes orphans once at start-up, then loops: reap expired, idle, dead and
-stuck sandboxes, end the groups (workshops) whose time is over, and refill
-the site's pool and every group's.
+Removes orphans once at start-up, then loops. Every PENDING_EVERY seconds it
+starts the sandboxes learners asked for (`starting` rows, which the web
+processes only write). Every round (--interval) it reaps sandboxes that are
+marked `stopping` (a reset, an End), expired, idle, dead or stuck, ends the
+groups (workshops) whose time is over, and refills the site's pool and every
+group's. Starts and removals run in threads of their own, so that a workshop
+of 60 ending or warming up never keeps a learner waiting for their sandbox.
 """
 import logging
 import signal
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
 
 from sandboxes import lifecycle, pool
-from sandboxes.backends import BackendUnavailable
+from sandboxes.backends import BackendUnavailable, SandboxError
+from sandboxes.models import Sandbox
+from sandboxes.owners import owner_group
 
 log = logging.getLogger(__name__)
 
+PENDING_EVERY = 0.05
+
+
+class Keeper:
+    """Runs one piece of work per sandbox at a time, in threads."""
+
+    def __init__(self, threads: int):
+        self.threads = ThreadPoolExecutor(threads, thread_name_prefix="keeper")
+        self.busy: set[int] = set()
+        self.lock = threading.Lock()
+
+    def submit(self, sandbox: Sandbox, work, *args) -> None:
+        with self.lock:
+            if sandbox.pk in self.busy:
+                return
+            self.busy.add(sandbox.pk)
+        self.threads.submit(self._run, sandbox, work, *args)
+
+    def _run(self, sandbox: Sandbox, work, *args) -> None:
+        try:
+            work(sandbox, *args)
+        except (SandboxError, BackendUnavailable) as exc:
+            log.warning("sandbox %s: %s", sandbox.name, exc)
+        except Exception:
+            log.exception("sandbox %s", sandbox.name)
+        finally:
+            close_old_connections()
+            with self.lock:
+                self.busy.discard(sandbox.pk)
+
+    def start(self, sandbox: Sandbox) -> None:
+        self.submit(sandbox, _start)
+
+    def stop(self, sandbox: Sandbox, reason: str) -> None:
+        self.submit(sandbox, lifecycle.stop, reason)
+
+
+def _start(sandbox: Sandbox) -> None:
+    lifecycle.start(sandbox)
+    if sandbox.owner and sandbox.state == Sandbox.ASSIGNED:
+        # The learner's pages follow it from now (the progress socket asks for a round).
+        async_to_sync(get_channel_layer().group_send)(owner_group(sandbox.owner), {"type": "sandbox.assigned"})
+
 
 class Command(BaseCommand):
-    help = "Keep the warm pool of sandboxes full and reap expired ones."
+    help = "Keep the warm pool of sandboxes full, start the ones learners ask for, and reap."
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between reaping rounds")
+        parser.add_argument("--threads", type=int, default=4, help="sandboxes started or removed at once")
         parser.add_argument("--once", action="store_true", help="run one round and exit")
 
-    def handle(self, *args, interval: float, once: bool, **options) -> None:
+    def handle(self, *args, interval: float, threads: int, once: bool, **options) -> None:
         self.running = True
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, self.on_signal)
+        keeper = Keeper(threads)
         orphans_done = False
+        next_round = 0.0
         while self.running:
             try:
-                if not orphans_done:
-                    removed = lifecycle.reap_orphans()
-                    orphans_done = True
-                    if removed:
-                        self.stdout.write(f"removed {len(removed)} orphan sandbox(es)")
-                lifecycle.reap()
-                pool.end_finished_groups()
-                pool.fill()
+                for sandbox in lifecycle.pending():
+                    keeper.start(sandbox)
+                if time.monotonic() >= next_round:
+                    next_round = time.monotonic() + interval
+                    if not orphans_done:
+                        removed = lifecycle.reap_orphans()
+                        orphans_done = True
+                        if removed:
+                            self.stdout.write(f"removed {len(removed)} orphan sandbox(es)")
+                    for sandbox, reason in lifecycle.due():
+                        keeper.stop(sandbox, reason)
+                    pool.end_finished_groups()
+                    pool.fill(keeper.start)
             except BackendUnavailable as exc:
                 log.warning("%s; retrying", exc)
+            finally:
+                close_old_connections()
             if once:
                 break
-            time.sleep(interval)
+            time.sleep(PENDING_EVERY)
+        keeper.threads.shutdown(wait=once)
 
     def on_signal(self, signum, frame) -> None:
         self.running = False

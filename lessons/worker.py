@@ -1,0 +1,244 @@
+"""The checker worker: one check loop per assigned sandbox, not per page.
+
+A sandbox is checked whether or not a page is open, and once however many
+are. Each loop follows the sandbox's engine (lessons.engine_watch) and its
+shell's finished commands (/run/labdeck-commands, written by the prompt), and
+runs a round when either says something changed, or when a page asks (Check,
+a new slide). Rounds never overlap per sandbox: triggers during one cause
+exactly one more. Results go to the learner's pages and their room through
+the channel layer (lessons.rooms).
+
+It runs as `manage.py checkerd` beside the web processes, which then need a
+channel layer that crosses processes (Redis); without one (`make run`), the
+web process runs it itself (start_embedded).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import close_old_connections
+
+from lessons import catalog, progress, rooms
+from lessons.engine_watch import EngineWatch
+from lessons.models import CheckScope
+from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
+from sandboxes.models import Sandbox
+
+log = logging.getLogger(__name__)
+
+# Where pages send their requests ({"type": "check.request", "owner", ...}).
+GROUP = "checker"
+# Engine events caused by a round itself (running an image to read its output,
+# say) must not start another: events this soon after a round are ignored.
+QUIET_AFTER_ROUND = 0.5
+REFRESH_EVERY = 1.0
+COMMANDS = ["sh", "-c", "touch /run/labdeck-commands && exec tail -n0 -F /run/labdeck-commands 2>/dev/null"]
+
+
+def _assigned(shard: int, shards: int) -> dict[str, str]:
+    """handle -> owner, for the assigned sandboxes of this shard."""
+    rows = Sandbox.objects.filter(state=Sandbox.ASSIGNED).exclude(handle="").values_list("pk", "handle", "owner")
+    close_old_connections()
+    return {handle: owner for pk, handle, owner in rows if pk % shards == shard}
+
+
+def _round(owner: str, handle: str, explicit: tuple[str, str] | None, departed: list[dict]) -> list[dict]:
+    """One round over the learner's scopes: what changed, per course and room."""
+    reports = []
+    try:
+        scopes = list(CheckScope.objects.filter(owner=owner))
+        for scope in scopes:
+            course = catalog.get(scope.course)
+            if course is None:
+                continue
+            asked = explicit[1] if explicit and explicit[0] == scope.course else None
+            watched = None
+            if scope.sections:
+                watched = {eid for s in course.sections() if s.id in scope.sections for eid in s.exercise_ids()}
+            changed = progress.check_round(owner, course, handle, asked, watched, departed)
+            if changed or asked:
+                reports.append({"course": scope.course, "room": scope.room, "exercises": changed, "asked": asked})
+    finally:
+        close_old_connections()
+    return reports
+
+
+class SandboxChecker:
+    """The check loop of one sandbox."""
+
+    def __init__(self, worker: Worker, handle: str, owner: str):
+        self.worker, self.handle, self.owner = worker, handle, owner
+        self.watch = EngineWatch(handle, self.on_event)
+        self.running = False
+        self.again = False
+        self.asked: list[tuple[str, str]] = []
+        self.quiet_until = 0.0
+        self.tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self.watch.run()), loop.create_task(self.follow_commands())]
+        self.trigger()
+
+    def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+    def on_event(self, event: dict) -> None:
+        if time.monotonic() >= self.quiet_until:
+            self.trigger()
+
+    def trigger(self, asked: tuple[str, str] | None = None) -> None:
+        if asked:
+            self.asked.append(asked)
+        if self.running:
+            self.again = True
+            return
+        self.running = True
+        self.tasks.append(asyncio.get_running_loop().create_task(self.rounds()))
+
+    async def rounds(self) -> None:
+        try:
+            while True:
+                self.again = False
+                explicit = self.asked.pop(0) if self.asked else None
+                try:
+                    reports = await self.worker.run(_round, self.owner, self.handle, explicit,
+                                                    self.watch.departed_list())
+                except (SandboxError, BackendUnavailable) as exc:
+                    log.info("check round of %s: %s", self.handle, exc)
+                    reports = []
+                self.quiet_until = time.monotonic() + QUIET_AFTER_ROUND
+                self.worker.rounds += 1
+                for report in reports:
+                    await self.worker.publish(self.owner, report)
+                if not self.again and not self.asked:
+                    break
+        finally:
+            self.running = False
+
+    async def follow_commands(self) -> None:
+        """Each finished shell command starts a round and goes to the room."""
+        while True:
+            try:
+                relay = await get_backend().open_relay_async(self.handle, COMMANDS)
+                try:
+                    pending = b""
+                    while data := await relay.recv(65536):
+                        pending = (pending + data)[-65536:]
+                        *lines, pending = pending.split(b"\n")
+                        for line in lines:
+                            await self.command_done(line.decode("utf-8", "replace"))
+                finally:
+                    await relay.close()
+            except (SandboxError, BackendUnavailable, OSError) as exc:
+                log.debug("commands of %s: %s", self.handle, exc)
+            await asyncio.sleep(2)
+
+    async def command_done(self, line: str) -> None:
+        parts = line.split(" ", 2)
+        if len(parts) < 3:
+            return
+        self.trigger()
+        for room in await self.worker.rooms_of(self.owner):
+            await rooms.report(room, self.owner, "command", command=parts[2][:500])
+
+
+class Worker:
+    """Every assigned sandbox of its shard, each with its check loop."""
+
+    def __init__(self, shard: int = 0, shards: int = 1, threads: int = 8):
+        self.shard, self.shards = shard, shards
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="checker")
+        self.checkers: dict[str, SandboxChecker] = {}
+        self.rounds = 0
+
+    async def run(self, func, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, func, *args)
+
+    async def serve(self) -> None:
+        """Until cancelled: keep one loop per assigned sandbox, and take the pages' requests."""
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(GROUP, channel)
+        listener = asyncio.get_running_loop().create_task(self.listen(layer, channel))
+        try:
+            while True:
+                with contextlib.suppress(Exception):
+                    await self.refresh()
+                await asyncio.sleep(REFRESH_EVERY)
+        finally:
+            listener.cancel()
+            for checker in self.checkers.values():
+                checker.stop()
+            with contextlib.suppress(Exception):
+                await layer.group_discard(GROUP, channel)
+
+    async def refresh(self) -> None:
+        assigned = await self.run(_assigned, self.shard, self.shards)
+        for handle in list(self.checkers):
+            if assigned.get(handle) != self.checkers[handle].owner:
+                self.checkers.pop(handle).stop()
+        for handle, owner in assigned.items():
+            if handle not in self.checkers:
+                self.checkers[handle] = SandboxChecker(self, handle, owner)
+                self.checkers[handle].start()
+
+    async def listen(self, layer, channel: str) -> None:
+        while True:
+            message = await layer.receive(channel)
+            if message.get("type") == "check.request":
+                await self.requested(message)
+
+    async def requested(self, message: dict) -> None:
+        owner = message.get("owner", "")
+        checker = next((c for c in self.checkers.values() if c.owner == owner), None)
+        if checker is None:
+            await self.refresh()  # a sandbox handed out a moment ago
+            checker = next((c for c in self.checkers.values() if c.owner == owner), None)
+        if checker is not None:
+            exercise = message.get("exercise")
+            checker.trigger((message.get("course", ""), exercise) if exercise else None)
+
+    async def publish(self, owner: str, report: dict) -> None:
+        await get_channel_layer().group_send(rooms.learner_group(owner), {
+            "type": "progress.update", "course": report["course"], "exercises": report["exercises"],
+            "asked": report["asked"]})
+        if report["exercises"]:
+            await rooms.report(report["room"], owner, "progress",
+                               exercises={eid: info["status"] for eid, info in report["exercises"].items()})
+
+    @database_sync_to_async
+    def rooms_of(self, owner: str) -> list[str]:
+        return [r for r in CheckScope.objects.filter(owner=owner).values_list("room", flat=True) if r]
+
+
+async def ask(owner: str, course: str, exercise: str | None = None) -> None:
+    """A page asks for a round now (Check, or it moved to another section)."""
+    await get_channel_layer().group_send(GROUP, {"type": "check.request", "owner": owner, "course": course,
+                                                 "exercise": exercise})
+
+
+_embedded: asyncio.Task | None = None
+
+
+def start_embedded() -> None:
+    """Run the worker in this process (the embedded set-up: no channel layer
+    across processes, so no `checkerd`). Idempotent."""
+    global _embedded
+    if _embedded is None or _embedded.done():
+        _embedded = asyncio.get_running_loop().create_task(Worker(threads=4).serve())
+
+
+def embedded() -> bool:
+    """Whether the channel layer stays inside this process: then no
+    `checkerd` can hear the pages, and the web process checks."""
+    from channels.layers import InMemoryChannelLayer
+
+    return isinstance(get_channel_layer(), InMemoryChannelLayer)
