@@ -9,6 +9,7 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import InterfaceError, OperationalError, connections
 
 from sandboxes import lifecycle, pool
 from sandboxes.backends import BackendUnavailable
@@ -40,6 +41,12 @@ class Command(BaseCommand):
                 pool.fill()
             except BackendUnavailable as exc:
                 log.warning("%s; retrying", exc)
+            except (OperationalError, InterfaceError) as exc:
+                # The database restarted or dropped the connection: no request
+                # cycle closes this long-lived process's connection, so close
+                # it here and take a fresh one next round.
+                log.warning("database: %s; retrying", exc)
+                connections.close_all()
             if once:
                 break
             time.sleep(interval)
