@@ -1,10 +1,11 @@
-# Labdeck: `make run` sets everything up and serves it; `make test` tests it.
+# Labdeck: `make run` sets everything up and serves it; `make test` tests it;
+# `make production` serves it on the production layout (deploy/production/).
 PY := .venv/bin/python
 export LABDECK_IMAGE_CACHE ?= /var/lib/labdeck/images
 # Every docker command of the build and the tests talks to the sandbox engine.
 export DOCKER_HOST := unix://$(or $(LABDECK_ENGINE_SOCKET),/run/labdeck/engine.sock)
 
-.PHONY: run test bench setup test-setup images lint vendor clean
+.PHONY: run test bench setup test-setup production production-stop production-setup images lint vendor clean
 
 run: setup
 	$(PY) manage.py migrate --noinput
@@ -15,11 +16,21 @@ test: test-setup
 	.venv/bin/ruff check .
 	.venv/bin/pytest
 
+production: production-setup
+	deploy/production/start.sh
+
+production-stop:
+	deploy/production/stop.sh
+
 bench: test-setup
 	$(PY) -m bench
 
 setup: .venv/.installed
 	deploy/setup-host.sh
+	deploy/images.sh
+
+production-setup: .venv/.installed
+	deploy/setup-host.sh --production
 	deploy/images.sh
 
 test-setup: .venv/.installed

@@ -71,6 +71,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Several web processes behind one proxy: each names itself in a response
+# header (the production layout sets it), so that one can tell which answered.
+LABDECK_PROCESS_NAME = os.getenv("LABDECK_PROCESS_NAME", "")
+if LABDECK_PROCESS_NAME:
+    MIDDLEWARE.insert(0, "labdeck.middleware.process_name")
+
 ROOT_URLCONF = "labdeck.urls"
 ASGI_APPLICATION = "labdeck.asgi.application"
 
@@ -90,17 +96,34 @@ TEMPLATES = [
 ]
 
 if os.getenv("DATABASE_URL", "").startswith("postgres"):
-    from urllib.parse import urlparse
+    from urllib.parse import parse_qsl, unquote, urlparse
 
     _db = urlparse(os.environ["DATABASE_URL"])
+    _pool = envint("LABDECK_DB_POOL", 8)
+    _connect_timeout = envint("LABDECK_DB_CONNECT_TIMEOUT", 5)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": _db.path.lstrip("/"),
-            "USER": _db.username or "",
-            "PASSWORD": _db.password or "",
+            "NAME": unquote(_db.path.lstrip("/")),
+            "USER": unquote(_db.username or ""),
+            "PASSWORD": unquote(_db.password or ""),
             "HOST": _db.hostname or "",
             "PORT": str(_db.port or ""),
+            # Django's docs advise against persistent connections under ASGI
+            # (CONN_MAX_AGE stays 0): each process keeps a pool instead, and
+            # checks a connection before handing it out, so a restarted
+            # PostgreSQL costs no failed request.
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {
+                # A query string (?sslmode=require) passes through to libpq.
+                **dict(parse_qsl(_db.query)),
+                # A PostgreSQL that does not answer fails a request in
+                # seconds instead of hanging it.
+                "connect_timeout": _connect_timeout,
+                # pg_stat_activity tells which program holds which connection.
+                "application_name": os.getenv("LABDECK_PROCESS_NAME") or "labdeck",
+                **({"pool": {"min_size": 1, "max_size": _pool, "timeout": _connect_timeout}} if _pool else {}),
+            },
         }
     }
 else:
@@ -152,7 +175,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+# Where `manage.py collectstatic` puts them for a web server to serve.
+STATIC_ROOT = Path(os.getenv("LABDECK_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 
 LOGGING = {
     "version": 1,

@@ -19,6 +19,18 @@ def server():
     live.stop()
 
 
+@pytest.fixture(scope="module")
+def production():
+    """The production layout (tests/production.py): two web processes behind
+    nginx, PostgreSQL, Redis, the keeper and the checker under supervisord.
+    One per test module, so that no module inherits another's kills."""
+    from tests.production import ProductionLayout
+
+    layout = ProductionLayout()
+    yield layout
+    layout.stop()
+
+
 @pytest.fixture(scope="session")
 def learner(server):
     """A learner with a ready sandbox, shared by the tests that only read."""

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from sandboxes import lifecycle, pool
 from sandboxes.backends import BackendUnavailable, SandboxError
@@ -102,6 +102,12 @@ class Command(BaseCommand):
                     pool.fill(keeper.start)
             except BackendUnavailable as exc:
                 log.warning("%s; retrying", exc)
+            except (OperationalError, InterfaceError) as exc:
+                # The database restarted or dropped the connection: no request
+                # cycle closes this long-lived process's connection, so close
+                # it here and take a fresh one next round.
+                log.warning("database: %s; retrying", exc)
+                connections.close_all()
             finally:
                 close_old_connections()
             if once:
