@@ -74,7 +74,7 @@ def test_a_learner_gets_the_keepers_sandbox_and_a_terminal_through_nginx(product
     term = learner.terminal(info)  # ws:// through nginx's /ws/
     term.read_until("# ")
     term.send("docker run busybox echo hello world\r")
-    term.read_until("\rhello world\r\n", timeout=30)
+    term.read_line("hello world", timeout=30)
     term.close()
 
 
