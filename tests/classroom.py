@@ -118,10 +118,6 @@ class Attendee(Learner):
         self.join_response = self.http.post(server.url + "/join/", data={
             "code": code, "name": name, "csrfmiddlewaretoken": self.http.cookies.get("csrftoken", "")})
 
-    def progress_socket(self, course: str = "intro"):
-        return connect(ws_url(self.server, f"/ws/progress/{course}/"), origin=self.server.url,  # noqa: SIM115
-                       additional_headers={"Cookie": cookie_header(self.http)}, legacy=True)
-
 
 def wait_json(ws, predicate, timeout: float = 20) -> dict:
     """Read JSON messages from a websocket until one matches."""

@@ -36,7 +36,11 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "deploy" / "production"
-PREFIX = "labdeck-test-prod"
+# The layout's sandboxes carry the test session's prefix (tests.support), so
+# that the session's clean-up removes them; its network keeps one name for
+# its one subnet.
+PREFIX = f"{os.environ.get('LABDECK_NAME_PREFIX', 'labdeck-test')}-prod"
+NETWORK = "labdeck-test-prod"
 # What start.sh may take from the caller's environment besides the layout's
 # own settings: where the sandbox engine and its images are.
 PASSED_ON = ("LABDECK_DOCKER_HOST", "LABDECK_IMAGE_CACHE", "LABDECK_SANDBOX_IMAGE")
@@ -99,7 +103,7 @@ class ProductionLayout:
             "DATABASE_URL": f"postgres://{self.db_name}:{secrets.token_hex(16)}@127.0.0.1:{self.db_port}/{self.db_name}",
             "REDIS_URL": f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0",
             "LABDECK_NAME_PREFIX": PREFIX,
-            "LABDECK_SANDBOX_NETWORK": PREFIX,
+            "LABDECK_SANDBOX_NETWORK": NETWORK,
             "LABDECK_SANDBOX_SUBNET": "10.217.0.0/16",
             "LABDECK_SANDBOX_MEMORY": "512m",
             "LABDECK_SANDBOX_DISK": "4g",
@@ -227,7 +231,7 @@ class ProductionLayout:
 
 
 def remove_sandboxes() -> None:
-    """Every container and volume of the labdeck-test-prod prefix."""
+    """Every container and volume of the layout's prefix."""
     from tests.support import engine
 
     client = engine()

@@ -127,6 +127,12 @@ class Learner:
                 return info
             time.sleep(0.2)
 
+    def progress_socket(self, course: str = "intro"):
+        """The player's progress websocket, as the learner's page opens it."""
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.get_dict().items())
+        return connect(self.server.url.replace("http", "ws") + f"/ws/progress/{course}/",  # noqa: SIM115
+                       origin=self.server.url, additional_headers={"Cookie": cookie}, legacy=True)
+
     def terminal(self, info: dict, origin: str | None = None) -> TerminalClient:
         return TerminalClient(self.server, info["terminal_url"], self.http.cookies.get_dict(), origin)
 
