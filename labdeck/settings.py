@@ -189,6 +189,13 @@ LOGGING = {
 LABDECK_BACKEND = os.getenv("LABDECK_BACKEND", "docker")
 # The sandbox engine of deploy/engine/start.sh, not the host's own Docker.
 LABDECK_DOCKER_HOST = os.getenv("LABDECK_DOCKER_HOST", "unix:///run/labdeck/engine.sock")
+# Several sandbox engines instead: "a=tcp://10.0.0.11:2376,capacity=60;b=..."
+# (sandboxes/backends/hosts.py), reached over mutual TLS with the client
+# certificates of LABDECK_TLS_DIR (deploy/engine/certs.sh).
+LABDECK_SANDBOX_HOSTS = os.getenv("LABDECK_SANDBOX_HOSTS", "")
+LABDECK_TLS_DIR = os.getenv("LABDECK_TLS_DIR", "/etc/labdeck/tls")
+# Seconds a host may fail to answer before its sandboxes count as lost.
+LABDECK_HOST_LOST_AFTER = envint("LABDECK_HOST_LOST_AFTER", 20)
 LABDECK_SANDBOX_IMAGE = os.getenv("LABDECK_SANDBOX_IMAGE", "labdeck/sandbox:latest")
 LABDECK_SANDBOX_RUNTIME = os.getenv("LABDECK_SANDBOX_RUNTIME", "")
 LABDECK_SANDBOX_MEMORY = envsize("LABDECK_SANDBOX_MEMORY", "1g")

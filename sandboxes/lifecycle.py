@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
-from sandboxes.models import Sandbox
+from sandboxes.models import Sandbox, SandboxHost
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def start(sandbox: Sandbox) -> Sandbox:
     backend = get_backend()
     try:
         sandbox.handle = backend.create(sandbox.name, {"org.labdeck.owner": sandbox.owner,
-                                                       "org.labdeck.group": sandbox.group})
+                                                       "org.labdeck.group": sandbox.group}, sandbox.host)
         Sandbox.objects.filter(pk=sandbox.pk).update(handle=sandbox.handle)
         backend.wait_ready(sandbox.handle, settings.LABDECK_READY_TIMEOUT)
     except (SandboxError, BackendUnavailable) as exc:
@@ -91,7 +91,7 @@ def due(now=None) -> list[tuple[Sandbox, str]]:
     lifetime = timedelta(seconds=settings.LABDECK_SANDBOX_LIFETIME)
     idle = timedelta(seconds=settings.LABDECK_SANDBOX_IDLE)
     stuck = timedelta(seconds=2 * settings.LABDECK_READY_TIMEOUT)
-    running = None
+    running: dict[str, set[str] | None] = {}  # per host; None: it did not answer
     found = []
     for sandbox in Sandbox.objects.filter(state__in=Sandbox.LIVE):
         reason = ""
@@ -106,9 +106,12 @@ def due(now=None) -> list[tuple[Sandbox, str]]:
         elif sandbox.state == Sandbox.STARTING and sandbox.created_at + stuck <= now:
             reason = "did not start"
         elif sandbox.state in (Sandbox.READY, Sandbox.ASSIGNED):
-            if running is None:  # one look at the engine for all of them
-                running = {m.name for m in get_backend().list_managed() if m.running}
-            if sandbox.name not in running:
+            if sandbox.host not in running:  # one look at each host for all of its sandboxes
+                try:
+                    running[sandbox.host] = {m.name for m in get_backend().list_managed(sandbox.host) if m.running}
+                except BackendUnavailable:
+                    running[sandbox.host] = None  # that host's sandboxes wait for it (check_hosts)
+            if running[sandbox.host] is not None and sandbox.name not in running[sandbox.host]:
                 reason = "stopped on the worker"
         if reason:
             found.append((sandbox, reason))
@@ -128,8 +131,45 @@ def reap_orphans() -> list[str]:
     """Remove backend sandboxes carrying our labels that have no live row."""
     live = set(Sandbox.objects.filter(state__in=Sandbox.LIVE).values_list("name", flat=True))
     backend = get_backend()
-    orphans = [m.name for m in backend.list_managed() if m.name not in live]
-    for name in orphans:
-        log.info("removing orphan sandbox %s", name)
-        backend.destroy(name)
+    orphans = []
+    for host in backend.hosts():
+        try:
+            managed = backend.list_managed(host.name)
+        except BackendUnavailable:
+            continue
+        for sandbox in managed:
+            if sandbox.name not in live:
+                log.info("removing orphan sandbox %s", sandbox.handle)
+                backend.destroy(sandbox.handle)
+                orphans.append(sandbox.name)
     return orphans
+
+
+def check_hosts(now=None) -> list[Sandbox]:
+    """Ping every sandbox host and note which answer. The live sandboxes of
+    a host that has not answered for LABDECK_HOST_LOST_AFTER seconds are
+    given up (their rows gone, with why); return them, so that their
+    learners can be told."""
+    now = now or timezone.now()
+    lost = []
+    backend = get_backend()
+    for host in backend.hosts():
+        row, _ = SandboxHost.objects.get_or_create(name=host.name)
+        try:
+            backend.ping_host(host.name)
+        except BackendUnavailable:
+            down_since = row.down_since or now
+            SandboxHost.objects.filter(pk=row.pk).update(down_since=down_since, checked_at=now)
+            if len(backend.hosts()) > 1 and now - down_since >= timedelta(seconds=settings.LABDECK_HOST_LOST_AFTER):
+                lost += _give_up(host.name, now)
+            continue
+        SandboxHost.objects.filter(pk=row.pk).update(down_since=None, checked_at=now)
+    return lost
+
+
+def _give_up(host: str, now) -> list[Sandbox]:
+    given_up = []
+    for sandbox in Sandbox.objects.filter(host=host, state__in=Sandbox.LIVE):
+        if _move(sandbox, Sandbox.LIVE, Sandbox.GONE, stopped_at=now, reason="its sandbox host stopped answering"):
+            given_up.append(sandbox)
+    return given_up

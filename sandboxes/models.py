@@ -28,6 +28,9 @@ class Sandbox(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=64, unique=True, default=new_name)
     handle = models.CharField(max_length=128, blank=True)
+    # The sandbox host it runs on ("" with a single engine): chosen when the
+    # row is made, so that placement follows what each host holds.
+    host = models.CharField(max_length=32, blank=True, db_index=True)
     state = models.CharField(max_length=16, choices=STATES, default=STARTING)
     owner = models.CharField(max_length=64, blank=True, db_index=True)
     # The pool this sandbox belongs to: "" for the site's, or a workshop's
@@ -92,3 +95,16 @@ class PoolTarget(models.Model):
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         return self.active_from <= now and (self.active_until is None or now < self.active_until)
+
+
+class SandboxHost(models.Model):
+    """What the pool keeper last saw of a sandbox host (LABDECK_SANDBOX_HOSTS):
+    new sandboxes go to hosts that answer, and the sandboxes of a host that
+    has not answered for LABDECK_HOST_LOST_AFTER seconds are given up."""
+
+    name = models.CharField(max_length=32, unique=True)
+    down_since = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'down' if self.down_since else 'up'})"

@@ -14,11 +14,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from sandboxes import lifecycle
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
-from sandboxes.models import PoolTarget, Sandbox, WaitingLearner
+from sandboxes.models import PoolTarget, Sandbox, SandboxHost, WaitingLearner
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,21 @@ def _capacity_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(7410001)")
 
 
-def reserve(owner: str, group: str = "", limit: int = 0) -> Sandbox | None:
-    """Create a `starting` row for owner if the site's capacity, and the
-    group's limit when it has one, allow one more."""
+def place_on(host: str | None = None) -> str | None:
+    """The host for one more sandbox: that one if it has room, else the one
+    that answers and has the most room left; None when none has any."""
+    down = set(SandboxHost.objects.filter(down_since__isnull=False).values_list("name", flat=True))
+    used = dict(Sandbox.objects.filter(state__in=Sandbox.LIVE).values_list("host").annotate(Count("pk")))
+    room = {h.name: h.capacity - used.get(h.name, 0) for h in get_backend().hosts() if h.name not in down}
+    if host is not None:
+        return host if room.get(host, 0) > 0 else None
+    best = max(sorted(room), key=lambda name: room[name], default=None)
+    return best if best is not None and room[best] > 0 else None
+
+
+def reserve(owner: str, group: str = "", limit: int = 0, host: str | None = None) -> Sandbox | None:
+    """Create a `starting` row for owner if the site's capacity, the group's
+    limit when it has one, and a host's room allow one more."""
     with transaction.atomic():
         _capacity_lock()
         live = Sandbox.objects.filter(state__in=Sandbox.LIVE)
@@ -76,7 +89,10 @@ def reserve(owner: str, group: str = "", limit: int = 0) -> Sandbox | None:
             return None
         if limit and live.filter(group=group).count() >= limit:
             return None
-        return Sandbox.objects.create(owner=owner, group=group)
+        chosen = place_on(host)
+        if chosen is None:
+            return None
+        return Sandbox.objects.create(owner=owner, group=group, host=chosen)
 
 
 def _limit(group: str) -> int:
@@ -141,10 +157,10 @@ START_PER_ROUND = 4
 Starter = Callable[[Sandbox], object]
 
 
-def _start_unclaimed(group: str, count: int, limit: int, start: Starter) -> int:
+def _start_unclaimed(group: str, count: int, limit: int, start: Starter, host: str | None = None) -> int:
     started = 0
     for _ in range(min(count, START_PER_ROUND)):
-        sandbox = reserve("", group, limit)
+        sandbox = reserve("", group, limit, host)
         if sandbox is None:
             break
         try:
@@ -169,8 +185,11 @@ def fill(start: Starter = lifecycle.start) -> int:
     """Start sandboxes until the site's pool holds LABDECK_POOL_SIZE unclaimed
     ones and every active group has its `initial` and `reserved` ones. The
     keeper passes a start that hands the work to its threads."""
-    pooled = Sandbox.objects.filter(owner="", group="", state__in=(Sandbox.STARTING, Sandbox.READY)).count()
-    started = _start_unclaimed("", settings.LABDECK_POOL_SIZE - pooled, 0, start)
+    unclaimed = Sandbox.objects.filter(owner="", group="", state__in=(Sandbox.STARTING, Sandbox.READY))
+    started = 0
+    for host in get_backend().hosts():  # the site's pool is kept per host
+        pooled = unclaimed.filter(host=host.name).count()
+        started += _start_unclaimed("", settings.LABDECK_POOL_SIZE - pooled, 0, start, host.name)
     now = timezone.now()
     for target in PoolTarget.objects.all():
         if not target.is_active(now):

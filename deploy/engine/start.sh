@@ -16,6 +16,9 @@
 #                      of its own, so that it never touches docker0
 #   live-restore       sandboxes keep running while the engine restarts
 #   logs               a sandbox's own output is capped (1 MiB, 2 files)
+#   remote             with LABDECK_ENGINE_TLS_LISTEN (e.g. 0.0.0.0:2376) it
+#                      also listens there, mutual TLS only, with the
+#                      certificates of LABDECK_ENGINE_TLS_DIR (deploy/engine/certs.sh)
 # Idempotent; a changed configuration restarts the engine (sandboxes keep
 # running). Environment: see the defaults below.
 set -euo pipefail
@@ -25,12 +28,15 @@ SOCKET=${LABDECK_ENGINE_SOCKET:-/run/labdeck/engine.sock}
 RUN=${LABDECK_ENGINE_RUN:-/run/labdeck}
 SIZE=${LABDECK_ENGINE_SIZE:-auto}
 RESERVE=${LABDECK_HOST_RESERVE:-2048}   # MiB of memory no sandbox may take
+CGROUP=${LABDECK_ENGINE_CGROUP:-labdeck}  # the parent of every sandbox's cgroup
+TLS_LISTEN=${LABDECK_ENGINE_TLS_LISTEN:-}
+TLS_DIR=${LABDECK_ENGINE_TLS_DIR:-/etc/labdeck/engine-tls}
 PREFIX=${LABDECK_BRIDGE_PREFIX:-ldk}
 DEFAULT_BRIDGE=${PREFIX}-default
 DEFAULT_BRIDGE_IP=${LABDECK_ENGINE_BRIDGE_IP:-10.212.0.1/24}
 LIBEXEC=/usr/local/libexec/labdeck
-CONF=/etc/labdeck
-LOG=/var/log/labdeck-engine.log
+CONF=${LABDECK_ENGINE_CONF:-/etc/labdeck}
+LOG=${LABDECK_ENGINE_LOG:-/var/log/labdeck-engine.log}
 say() { echo "engine: $*"; }
 
 mkdir -p "$LIBEXEC" "$CONF" "$RUN" "$(dirname "$ROOT")"
@@ -79,33 +85,43 @@ sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=104857
 mem_total=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 1024 ))
 mem_cap=$(( mem_total - RESERVE * 1024 * 1024 ))
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-  mkdir -p /sys/fs/cgroup/labdeck
-  echo "$mem_cap" > /sys/fs/cgroup/labdeck/memory.max 2>/dev/null || true
-  echo 25 > /sys/fs/cgroup/labdeck/cpu.weight 2>/dev/null || true
-  echo $(( $(cat /proc/sys/kernel/pid_max) / 2 )) > /sys/fs/cgroup/labdeck/pids.max 2>/dev/null || true
+  mkdir -p "/sys/fs/cgroup/$CGROUP"
+  echo "$mem_cap" > "/sys/fs/cgroup/$CGROUP/memory.max" 2>/dev/null || true
+  echo 25 > "/sys/fs/cgroup/$CGROUP/cpu.weight" 2>/dev/null || true
+  echo $(( $(cat /proc/sys/kernel/pid_max) / 2 )) > "/sys/fs/cgroup/$CGROUP/pids.max" 2>/dev/null || true
 else
-  mkdir -p /sys/fs/cgroup/memory/labdeck /sys/fs/cgroup/cpu/labdeck /sys/fs/cgroup/pids/labdeck
-  echo "$mem_cap" > /sys/fs/cgroup/memory/labdeck/memory.limit_in_bytes
-  echo 256 > /sys/fs/cgroup/cpu/labdeck/cpu.shares
+  mkdir -p "/sys/fs/cgroup/memory/$CGROUP" "/sys/fs/cgroup/cpu/$CGROUP" "/sys/fs/cgroup/pids/$CGROUP"
+  echo "$mem_cap" > "/sys/fs/cgroup/memory/$CGROUP/memory.limit_in_bytes"
+  echo 256 > "/sys/fs/cgroup/cpu/$CGROUP/cpu.shares"
   # All sandboxes together keep half of the host's PIDs for the host.
-  echo $(( $(cat /proc/sys/kernel/pid_max) / 2 )) > /sys/fs/cgroup/pids/labdeck/pids.max
+  echo $(( $(cat /proc/sys/kernel/pid_max) / 2 )) > "/sys/fs/cgroup/pids/$CGROUP/pids.max"
 fi
 
 "$HERE/firewall.sh"
 
+hosts="\"unix://$SOCKET\""
+tls=""
+if [ -n "$TLS_LISTEN" ]; then
+  for file in ca.pem cert.pem key.pem; do
+    [ -f "$TLS_DIR/$file" ] || { echo "engine: $TLS_DIR/$file is missing (deploy/engine/certs.sh)" >&2; exit 1; }
+  done
+  hosts+=", \"tcp://$TLS_LISTEN\""
+  tls="\"tls\": true, \"tlsverify\": true, \"tlscacert\": \"$TLS_DIR/ca.pem\",
+  \"tlscert\": \"$TLS_DIR/cert.pem\", \"tlskey\": \"$TLS_DIR/key.pem\","
+fi
 cat > "$CONF/engine.json.new" <<JSON
 {
   "data-root": "$ROOT",
   "exec-root": "$RUN/engine",
   "pidfile": "$RUN/engine.pid",
-  "hosts": ["unix://$SOCKET"],
+  "hosts": [$hosts], $tls
   "userns-remap": "default",
   "storage-driver": "btrfs",
   "iptables": false,
   "ip-masq": false,
   "bridge": "$DEFAULT_BRIDGE",
   "live-restore": true,
-  "cgroup-parent": "/labdeck",
+  "cgroup-parent": "/$CGROUP",
   "default-runtime": "labdeck",
   "runtimes": {"labdeck": {"path": "$LIBEXEC/labdeck-runc"}},
   "seccomp-profile": "$CONF/seccomp.json",

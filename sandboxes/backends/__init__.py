@@ -10,6 +10,10 @@ __all__ = ["Backend", "BackendUnavailable", "SandboxError", "get_backend"]
 
 @lru_cache(maxsize=1)
 def get_backend() -> Backend:
+    if settings.LABDECK_BACKEND == "docker" and settings.LABDECK_SANDBOX_HOSTS:
+        from sandboxes.backends.hosts import HostsBackend
+
+        return HostsBackend.from_settings()
     if settings.LABDECK_BACKEND == "docker":
         from sandboxes.backends.docker import DockerBackend
 

@@ -47,6 +47,14 @@ class ManagedSandbox:
     running: bool = True
 
 
+@dataclass(frozen=True)
+class Host:
+    """A worker that runs sandboxes, and how many it may hold."""
+
+    name: str
+    capacity: int
+
+
 class TerminalStream(abc.ABC):
     """A bidirectional byte stream to an interactive shell with a TTY."""
 
@@ -119,12 +127,21 @@ class Backend(abc.ABC):
         several processes do it at once. SandboxError or BackendUnavailable."""
 
     @abc.abstractmethod
-    def create(self, name: str, labels: dict[str, str]) -> str:
+    def hosts(self) -> list[Host]:
+        """The workers this backend places sandboxes on (a backend of one
+        worker has one, named "")."""
+
+    @abc.abstractmethod
+    def ping_host(self, host: str) -> None:
+        """Return if that worker answers; raise BackendUnavailable if not."""
+
+    @abc.abstractmethod
+    def create(self, name: str, labels: dict[str, str], host: str = "") -> str:
         """Create and start a sandbox called ``name`` with these labels (plus
-        the backend's own, which name its instance). Return its handle: a
-        short string, saved in the database, that finds it again after a
-        restart of Labdeck. Raises SandboxError (nothing is left behind) or
-        BackendUnavailable."""
+        the backend's own, which name its instance), on that worker. Return
+        its handle: a short string, saved in the database with the worker's
+        name, that finds it again after a restart of Labdeck. Raises
+        SandboxError (nothing is left behind) or BackendUnavailable."""
 
     @abc.abstractmethod
     def wait_ready(self, handle: str, timeout: float) -> None:
@@ -167,9 +184,10 @@ class Backend(abc.ABC):
         such regular file."""
 
     @abc.abstractmethod
-    def list_managed(self) -> list[ManagedSandbox]:
-        """Every sandbox this backend's instance manages, with its labels,
-        so that the reaper can find orphans."""
+    def list_managed(self, host: str | None = None) -> list[ManagedSandbox]:
+        """Every sandbox this backend's instance manages (on that worker, or
+        on all), with its labels, so that the reaper can find orphans and
+        the dead. BackendUnavailable if a worker asked about does not answer."""
 
     def stats(self, handle: str) -> dict[str, int]:
         """Resource figures (e.g. memory bytes) where the backend can tell."""

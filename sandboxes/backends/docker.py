@@ -19,9 +19,11 @@ import hashlib
 import io
 import json
 import logging
+import os
 import secrets
 import shlex
 import socket
+import ssl
 import tarfile
 import time
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from urllib.parse import urlparse
 
 import docker
 import docker.errors
+import docker.tls
 import requests.exceptions
 from django.conf import settings
 
@@ -39,6 +42,7 @@ from sandboxes.backends.base import (
     Backend,
     BackendUnavailable,
     ExecResult,
+    Host,
     ManagedSandbox,
     RelayStream,
     SandboxError,
@@ -59,10 +63,14 @@ LABEL_INSTANCE = "org.labdeck.instance"
 CAPABILITIES = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]
 # The sandbox init prints this line once its engine answers.
 READY_LINE = b"labdeck-ready"
+# Docker 20.10's; every later engine still speaks it.
+API_VERSION = "1.41"
 # Names of the sandbox bridges start with this (deploy/engine/firewall.sh).
 BRIDGE_PREFIX = "ldk-"
 
-_UNAVAILABLE = (requests.exceptions.ConnectionError, docker.errors.DockerException)
+_UNAVAILABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, docker.errors.DockerException)
+# A host that does not answer a ping in this many seconds counts as down.
+PING_TIMEOUT = 5
 
 
 def _unavailable(exc: Exception) -> BackendUnavailable:
@@ -215,16 +223,26 @@ class DockerTerminal(TerminalStream):
             )
 
 
+def tls_files(tls_dir: str) -> tuple[str, str, str]:
+    """ca.pem, cert.pem and key.pem of a directory made by deploy/engine/certs.sh."""
+    return tuple(os.path.join(tls_dir, name) for name in ("ca.pem", "cert.pem", "key.pem"))
+
+
 class DockerBackend(Backend):
+    """One Docker engine: its unix socket, or a TCP address reached over
+    mutual TLS (tls_dir holds the client's certificates)."""
+
     def __init__(self, base_url: str, image: str, prefix: str, network: str, *,
                  memory: str, cpus: float, pids: int, disk: str = "", subnet: str = "",
-                 image_cache: str = "", registry_mirror: str = "", runtime: str = "", timeout: int = 30):
-        self.base_url = base_url
+                 image_cache: str = "", registry_mirror: str = "", runtime: str = "", timeout: int = 30,
+                 capacity: int = 0, tls_dir: str = ""):
+        self.base_url, self.capacity, self.tls_dir = base_url, capacity, tls_dir
         self.image, self.prefix, self.network = image, prefix, network
         self.memory, self.cpus, self.pids, self.disk, self.subnet = memory, cpus, pids, disk, subnet
         self.image_cache, self.registry_mirror, self.runtime = image_cache, registry_mirror, runtime
         self.timeout = timeout
         self._client: docker.DockerClient | None = None
+        self._ping_client: docker.DockerClient | None = None
         self._network_id = ""
 
     @classmethod
@@ -242,20 +260,57 @@ class DockerBackend(Backend):
             image_cache=settings.LABDECK_IMAGE_CACHE,
             registry_mirror=settings.LABDECK_REGISTRY_MIRROR,
             runtime=settings.LABDECK_SANDBOX_RUNTIME,
+            capacity=settings.LABDECK_MAX_SANDBOXES,
         )
 
     @property
     def client(self) -> docker.DockerClient:
         if self._client is None:
-            try:
-                self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
-            except _UNAVAILABLE as exc:
-                raise _unavailable(exc) from exc
+            self._client = self._connect_client(self.timeout)
         return self._client
+
+    def _connect_client(self, timeout: float) -> docker.DockerClient:
+        tls = None
+        if self.tls_dir:
+            ca, cert, key = tls_files(self.tls_dir)
+            tls = docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
+        try:
+            if tls is None:
+                return docker.DockerClient(base_url=self.base_url, timeout=timeout)
+            # The API version is named so that nothing is asked before
+            # trust_env is off: REQUESTS_CA_BUNDLE in the environment would
+            # replace the engines' own CA.
+            client = docker.DockerClient(base_url=self.base_url, timeout=timeout, tls=tls, version=API_VERSION)
+            client.api.trust_env = False
+            return client
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """The context of a raw connection (a hijacked exec) to a TLS engine."""
+        if not self.tls_dir:
+            return None
+        ca, cert, key = tls_files(self.tls_dir)
+        context = ssl.create_default_context(cafile=ca)
+        context.load_cert_chain(cert, key)
+        return context
 
     def ping(self) -> None:
         try:
             self.client.ping()
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+
+    def hosts(self) -> list[Host]:
+        return [Host("", self.capacity)]
+
+    def ping_host(self, host: str) -> None:
+        """A ping with a short timeout of its own: a host that is gone from
+        the network must not hold the keeper for the client's 30 s."""
+        if self._ping_client is None:
+            self._ping_client = self._connect_client(PING_TIMEOUT)
+        try:
+            self._ping_client.ping()
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
 
@@ -320,7 +375,7 @@ class DockerBackend(Backend):
 
     # -- lifecycle ------------------------------------------------------------
 
-    def create(self, name: str, labels: dict[str, str]) -> str:
+    def create(self, name: str, labels: dict[str, str], host: str = "") -> str:
         labels = self.labels(name, labels)
         inner_args = f"--registry-mirror={self.registry_mirror}" if self.registry_mirror else ""
         binds = [f"{self.image_cache}:/opt/labdeck/images:ro"] if self.image_cache else []
@@ -398,6 +453,9 @@ class DockerBackend(Backend):
                 sock.connect(url.path)
             else:
                 sock = socket.create_connection((url.hostname, url.port or 2375), timeout)
+                context = self._tls()
+                if context is not None:
+                    sock = context.wrap_socket(sock, server_hostname=url.hostname)
         except OSError as exc:
             raise _unavailable(exc) from exc
         return sock
@@ -489,7 +547,10 @@ class DockerBackend(Backend):
             if url.scheme in ("unix", "http+unix"):
                 reader, writer = await asyncio.open_unix_connection(url.path, limit=1 << 20)
             else:
-                reader, writer = await asyncio.open_connection(url.hostname, url.port or 2375, limit=1 << 20)
+                context = self._tls()
+                reader, writer = await asyncio.open_connection(
+                    url.hostname, url.port or 2375, limit=1 << 20, ssl=context,
+                    server_hostname=url.hostname if context else None)
         except OSError as exc:
             raise _unavailable(exc) from exc
         writer.write(self._upgrade_request(self.client.api._version, path, body))
@@ -558,7 +619,7 @@ class DockerBackend(Backend):
 
     # -- what runs ------------------------------------------------------------
 
-    def list_managed(self) -> list[ManagedSandbox]:
+    def list_managed(self, host: str | None = None) -> list[ManagedSandbox]:
         """Containers carrying this instance's labels."""
         selector = {"label": [f"{LABEL_INSTANCE}={self.prefix}", LABEL_SANDBOX]}
         try:

@@ -1,6 +1,7 @@
 // The classroom, on the learner's page: what the instructor says to the room
 // (a broadcast, "follow my slides", the end of the workshop) or to this
-// learner (a fresh sandbox, removal, someone watching the terminal).
+// learner (a fresh sandbox, removal, someone watching the terminal, a sandbox
+// that stopped for good).
 // Messages come from the player's progress socket as "labdeck:message"
 // events; the player's hooks (window.LabdeckPlayer) act on them.
 (function () {
@@ -91,6 +92,19 @@
       case "removed":
         banner("removed", msg.message || "You were removed from the workshop.", {alert: true});
         break;
+      case "lost": {
+        // The sandbox stopped for good (its host stopped answering, say):
+        // say why, and offer a new one in one click.
+        const box = banner("lost", msg.message || "Your sandbox has stopped.", {alert: true});
+        const again = document.createElement("button");
+        again.type = "button";
+        again.className = "button";
+        again.setAttribute("data-new-sandbox", "");
+        again.textContent = "Start a new sandbox";
+        again.addEventListener("click", function () { box.remove(); Player.restartSandbox(); });
+        box.appendChild(again);
+        break;
+      }
       case "watched":
         banner("watched", msg.message || "Your instructor is watching your terminal.");
         break;

@@ -15,14 +15,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
-from sandboxes import lifecycle, pool
+from sandboxes import lifecycle, pool, tell
 from sandboxes.backends import BackendUnavailable, SandboxError
 from sandboxes.models import Sandbox
-from sandboxes.owners import owner_group
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +64,7 @@ class Keeper:
 def _start(sandbox: Sandbox) -> None:
     lifecycle.start(sandbox)
     if sandbox.owner and sandbox.state == Sandbox.ASSIGNED:
-        # The learner's pages follow it from now (the progress socket asks for a round).
-        async_to_sync(get_channel_layer().group_send)(owner_group(sandbox.owner), {"type": "sandbox.assigned"})
+        async_to_sync(tell.assigned)(sandbox.owner)
 
 
 class Command(BaseCommand):
@@ -96,6 +93,8 @@ class Command(BaseCommand):
                         orphans_done = True
                         if removed:
                             self.stdout.write(f"removed {len(removed)} orphan sandbox(es)")
+                    for sandbox in lifecycle.check_hosts():
+                        async_to_sync(tell.lost)(sandbox)
                     for sandbox, reason in lifecycle.due():
                         keeper.stop(sandbox, reason)
                     pool.end_finished_groups()
