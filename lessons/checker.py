@@ -6,14 +6,22 @@ message (what the learner is still missing) to the outcome.
 """
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lessons.checks import Condition
-from lessons.probe import Probe
+from lessons.commandline import DockerCommand, docker_commands
+from lessons.probe import PROBE_LABEL, PROBE_MARK, Probe
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+# What Docker grants every container: adding one of these adds nothing.
+DEFAULT_CAPABILITIES = {
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "NET_RAW",
+    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}
 
 
 @dataclass
@@ -77,7 +85,21 @@ def _find_image(probe: Probe, ref: str) -> dict | None:
     return None
 
 
+def _in_range(value: object, want: object) -> bool:
+    """want is a number, or [lowest, highest]."""
+    if not isinstance(value, int):
+        return False
+    if isinstance(want, list):
+        return int(want[0]) <= value <= int(want[1])
+    return value == int(want)
+
+
 # Containers --------------------------------------------------------------
+#
+# The probe lists containers as `docker inspect` shows them, and also the
+# ones it saw running that have been removed since ("Departed": true, with
+# their Config, State and HostConfig as they were). Those count like
+# exited containers, except for what needs the container itself (diff, exec).
 
 def _c_image(c: dict, want: str, probe: Probe) -> bool:
     refs = [c["Config"].get("Image", "")] + _image_tags(probe, c.get("Image", ""))
@@ -92,6 +114,13 @@ def _c_command(c: dict, want: str, probe: Probe) -> bool:
 def _c_exit_code(c: dict, want: int, probe: Probe) -> bool:
     state = c["State"]
     return not state["Running"] and state.get("FinishedAt", ZERO_TIME) != ZERO_TIME and state["ExitCode"] == want
+
+
+def _c_ran(c: dict, want: bool, probe: Probe) -> bool:
+    """It has started at least once: a container that failed to start never ran."""
+    state = c["State"]
+    ran = state["Running"] or state.get("StartedAt", ZERO_TIME) != ZERO_TIME or bool(c.get("Departed"))
+    return ran == bool(want)
 
 
 def _c_labels(c: dict, want: dict, probe: Probe) -> bool:
@@ -111,37 +140,93 @@ def _c_ports(c: dict, want: dict, probe: Probe) -> bool:
     return True
 
 
-def _c_caps(c: dict, want: str, probe: Probe) -> bool:
+def _c_caps(c: dict, want: str | bool, probe: Probe) -> bool:
+    """want: a capability (any case, CAP_ optional), or true for any beyond Docker's default set."""
     names = {cap.upper().removeprefix("CAP_") for cap in c["HostConfig"].get("CapAdd") or []}
+    if want is True:
+        return bool(names - DEFAULT_CAPABILITIES)
     return str(want).upper().removeprefix("CAP_") in names or "ALL" in names
 
 
+def _c_swap(c: dict, want: bool, probe: Probe) -> bool:
+    """false: memory and swap together are capped at the memory limit (--memory-swap equal to --memory)."""
+    host = c["HostConfig"]
+    capped = bool(host.get("Memory")) and host.get("MemorySwap") == host.get("Memory")
+    return capped != bool(want)
+
+
+def _mounts(c: dict) -> list[dict]:
+    """Its mounts, as `Mounts` shows them, completed from HostConfig (-v and
+    --mount as given: all a removed container still has)."""
+    mounts = [dict(m) for m in c.get("Mounts") or []]
+    host = c.get("HostConfig") or {}
+    for bind in host.get("Binds") or []:
+        source, _, rest = bind.partition(":")
+        destination = rest.split(":", 1)[0]
+        named = not source.startswith("/")
+        mounts.append({"Type": "volume" if named else "bind", "Name": source if named else "",
+                       "Source": source, "Destination": destination})
+    for m in host.get("Mounts") or []:
+        kind = m.get("Type", "")
+        mounts.append({"Type": kind, "Name": m.get("Source", "") if kind == "volume" else "",
+                       "Source": m.get("Source", ""), "Destination": m.get("Target", "")})
+    return mounts
+
+
 def _c_mounts(c: dict, want: list, probe: Probe) -> bool:
-    mounts = c.get("Mounts") or []
+    mounts = _mounts(c)
     fields = {"type": "Type", "name": "Name", "destination": "Destination", "source": "Source"}
     return all(any(all(str(m.get(fields[k], "")) == str(v) for k, v in w.items()) for m in mounts) for w in want)
 
 
 def _c_tmpfs(c: dict, want: bool, probe: Probe) -> bool:
-    has = any(m.get("Type") == "tmpfs" for m in c.get("Mounts") or []) or bool(
-        [m for m in c["HostConfig"].get("Mounts") or [] if m.get("Type") == "tmpfs"])
+    """A tmpfs mount given with `--mount type=tmpfs` (the `--tmpfs` shortcut does not count)."""
+    has = any(m["Type"] == "tmpfs" for m in _mounts(c))
     return has == bool(want)
+
+
+def _c_shares_volumes_with(c: dict, want: dict, probe: Probe) -> bool:
+    """It uses --volumes-from another container that matches want, or mounts a
+    volume that such a container mounts too."""
+    mine = {m["Name"] for m in _mounts(c) if m["Type"] == "volume" and m["Name"]}
+    sources = [ref.split(":", 1)[0] for ref in c["HostConfig"].get("VolumesFrom") or []]
+    for other in probe.containers:
+        if other["Id"] == c["Id"] or not all(CONTAINER_FILTERS[k](other, v, probe) for k, v in want.items()):
+            continue
+        if any(ref == other["Name"].lstrip("/") or other["Id"].startswith(ref) for ref in sources):
+            return True
+        if mine & {m["Name"] for m in _mounts(other) if m["Type"] == "volume" and m["Name"]}:
+            return True
+    return False
 
 
 def _c_restarted(c: dict, want: bool, probe: Probe) -> bool:
     state = c["State"]
-    again = state.get("FinishedAt", ZERO_TIME) != ZERO_TIME and state["StartedAt"] > state["FinishedAt"]
+    finished = state.get("FinishedAt", ZERO_TIME)
+    again = finished != ZERO_TIME and state.get("StartedAt", ZERO_TIME) > finished
     return (again or c.get("RestartCount", 0) > 0) == bool(want)
 
 
 def _c_diff(c: dict, want: dict, probe: Probe) -> bool:
+    """added/deleted/changed: a path, or true for any; untouched: a path the diff does not list."""
+    if c.get("Departed"):
+        return False  # its filesystem went with it
     changes = probe.diff(c["Id"])
     kinds = {"added": "A", "deleted": "D", "changed": "C"}
-    return all((kinds[k], str(path)) in changes for k, path in want.items() if k in kinds)
+    for key, path in want.items():
+        if key == "untouched":
+            if any(changed == str(path) for _, changed in changes):
+                return False
+        elif path is True:
+            if not any(kind == kinds[key] for kind, _ in changes):
+                return False
+        elif (kinds[key], str(path)) not in changes:
+            return False
+    return True
 
 
 def _c_exec(c: dict, want: dict, probe: Probe) -> bool:
-    if not c["State"]["Running"]:
+    if not c["State"]["Running"] or c.get("Departed"):
         return False
     return re.search(str(want.get("output", "")), probe.exec_in(c["Id"], str(want["run"])), re.M) is not None
 
@@ -151,13 +236,16 @@ CONTAINER_FILTERS: dict[str, Callable[[dict, object, Probe], bool]] = {
     "name": lambda c, want, p: c["Name"].lstrip("/") == want,
     "command": _c_command,
     "running": lambda c, want, p: c["State"]["Running"] == bool(want),
+    "departed": lambda c, want, p: bool(c.get("Departed")) == bool(want),
+    "ran": _c_ran,
     "exit_code": _c_exit_code,
     "detached": lambda c, want, p: (not c["Config"].get("AttachStdout")) == bool(want),
     "labels": _c_labels,
     "publish_all": lambda c, want, p: bool(c["HostConfig"].get("PublishAllPorts")) == bool(want),
     "ports": _c_ports,
-    "memory": lambda c, want, p: c["HostConfig"].get("Memory") == int(want),
-    "memory_swap": lambda c, want, p: c["HostConfig"].get("MemorySwap") == int(want),
+    "memory": lambda c, want, p: _in_range(c["HostConfig"].get("Memory"), want),
+    "memory_swap": lambda c, want, p: _in_range(c["HostConfig"].get("MemorySwap"), want),
+    "swap": _c_swap,
     "cpus": lambda c, want, p: bool(c["HostConfig"].get("NanoCpus") or c["HostConfig"].get("CpusetCpus")
                                     or (c["HostConfig"].get("CpuQuota") or 0) > 0) == bool(want),
     "cap_add": _c_caps,
@@ -165,6 +253,7 @@ CONTAINER_FILTERS: dict[str, Callable[[dict, object, Probe], bool]] = {
     "mounts": _c_mounts,
     "tmpfs": _c_tmpfs,
     "restarted": _c_restarted,
+    "shares_volumes_with": _c_shares_volumes_with,
     # The costly ones last: they ask the sandbox again.
     "diff": _c_diff,
     "logs": lambda c, want, p: re.search(str(want), p.logs(c["Id"]), re.M) is not None,
@@ -195,6 +284,19 @@ def _layers(image: dict) -> list[str]:
     return (image.get("RootFS") or {}).get("Layers") or []
 
 
+def _default_command(image: dict) -> list[str]:
+    """What `docker run IMAGE` runs: its ENTRYPOINT, then its CMD."""
+    return (image["Config"].get("Entrypoint") or []) + (image["Config"].get("Cmd") or [])
+
+
+def _entrypoint(image: dict, want: list) -> bool:
+    """Exactly want; a program named without a path in want also matches it with one (/usr/bin/figlet)."""
+    have, want = image["Config"].get("Entrypoint") or [], [str(w) for w in want]
+    if have and want and "/" not in want[0]:
+        have = [have[0].rsplit("/", 1)[-1]] + have[1:]
+    return have == want
+
+
 def _run_exec_form(history: list[str]) -> bool:
     for created_by in history:
         line = created_by.strip()
@@ -209,9 +311,11 @@ def _run_exec_form(history: list[str]) -> bool:
 
 IMAGE_FILTERS: dict[str, Callable[[dict, object, Probe], bool]] = {
     "tag": lambda i, want, p: any(_ref_matches(want, t) for t in i.get("RepoTags") or []),
+    "tag_matches": lambda i, want, p: any(re.search(want, t) for t in i.get("RepoTags") or []),
     "not_tag": lambda i, want, p: any((_split_ref(t)[1] or "latest") != want for t in i.get("RepoTags") or []),
     "cmd": lambda i, want, p: str(want) in " ".join(i["Config"].get("Cmd") or []),
-    "entrypoint": lambda i, want, p: (i["Config"].get("Entrypoint") or []) == [str(w) for w in want],
+    "runs": lambda i, want, p: str(want) in " ".join(_default_command(i)),
+    "entrypoint": lambda i, want, p: _entrypoint(i, want),
     "exec_form": lambda i, want, p: all(
         _is_exec_form(i["Config"].get({"cmd": "Cmd", "entrypoint": "Entrypoint"}[w])) for w in want),
     "same_id_as": lambda i, want, p: (other := _find_image(p, want)) is not None and other["Id"] == i["Id"],
@@ -240,12 +344,50 @@ def _history(pattern: str, probe: Probe) -> bool:
     return any(regex.search(line) for line in probe.history)
 
 
+def _command_image(command: DockerCommand, want: str) -> bool:
+    position = IMAGE_ARGUMENT.get(command.name)
+    return position is not None and len(command.args) > position and _ref_matches(want, command.args[position])
+
+
+def _command_options(command: DockerCommand, want: dict) -> bool:
+    """Each option given (a regex on one of its values), or not given (null)."""
+    for option, pattern in want.items():
+        values = command.options.get(option)
+        if pattern is None:
+            if values is not None:
+                return False
+        elif values is None or not any(re.search(str(pattern), value) for value in values):
+            return False
+    return True
+
+
+# Where a command names its image: `docker run IMAGE`, `docker commit CONTAINER IMAGE`.
+IMAGE_ARGUMENT = {"run": 0, "create": 0, "pull": 0, "push": 0, "history": 0, "commit": 1}
+COMMAND_FILTERS: dict[str, Callable[[DockerCommand, object], bool]] = {
+    "name": lambda c, want: c.name in ([want] if isinstance(want, str) else want),
+    "options": _command_options,
+    "image": _command_image,
+    "args": lambda c, want: len(c.args) >= int(want),
+}
+
+
+def _command(spec: dict, probe: Probe) -> bool:
+    """Some docker command typed in the shell, read as the CLI reads it (lessons/commandline.py)."""
+    return any(all(COMMAND_FILTERS[k](command, v) for k, v in spec.items())
+               for line in probe.history for command in docker_commands(line))
+
+
 def _event(spec: dict, probe: Probe) -> bool:
     for event in probe.events():
         if spec.get("type") and event.get("Type") != spec["type"]:
             continue
         action = event.get("Action", "")
+        if PROBE_MARK in action or PROBE_LABEL in ((event.get("Actor") or {}).get("Attributes") or {}):
+            continue  # what the checker itself did
         if spec.get("action") and not (action == spec["action"] or action.startswith(spec["action"] + ":")):
+            continue
+        # exec_start's action carries the command run: "exec_start: sh -c echo hi".
+        if "detail" in spec and not re.search(str(spec["detail"]), action.partition(":")[2].strip()):
             continue
         if spec.get("name") and (event.get("Actor") or {}).get("Attributes", {}).get("name") != spec["name"]:
             continue
@@ -253,10 +395,51 @@ def _event(spec: dict, probe: Probe) -> bool:
     return False
 
 
+# Every process in a PID namespace other than the sandbox's, and the PID
+# namespace of the /proc it sees (through its own root): the same one when
+# it has a /proc of its own (unshare --mount-proc, a container).
+OWN_PROC = r"""
+init_pid=$(readlink /proc/1/ns/pid)
+for p in /proc/[0-9]*; do
+  ns=$(readlink $p/ns/pid 2>/dev/null) || continue
+  [ "$ns" != "$init_pid" ] || continue
+  echo "$ns $(readlink $p/root/proc/1/ns/pid 2>/dev/null)"
+done
+"""
+
+
+def _own_proc(want: bool, probe: Probe) -> bool:
+    own = any(len(pair) == 2 and pair[0] == pair[1] for pair in
+              (line.split() for line in probe.sandbox(OWN_PROC).splitlines()))
+    return own == bool(want)
+
+
+def _interface(want: dict, probe: Probe) -> bool:
+    """sandbox_state's interface check, plus `kind`: the link's type (veth, dummy, bridge...)."""
+    from lessons import sandbox_state
+
+    if not sandbox_state.CHECKS["interface"]({k: v for k, v in want.items() if k != "kind"}, probe):
+        return False
+    if "kind" not in want:
+        return True
+    out = probe.sandbox(f"ip -j -d link show dev {shlex.quote(str(want['name']))} 2>/dev/null")
+    try:
+        links = json.loads(out or "[]")
+    except json.JSONDecodeError:
+        return False
+    return any((link.get("linkinfo") or {}).get("info_kind") == want["kind"] for link in links)
+
+
+# Checks on the sandbox beyond lessons/sandbox_state.py's (kept here while
+# that module is reworked with the probe).
+SANDBOX_CHECKS: dict[str, Callable[[object, Probe], bool]] = {"own_proc": _own_proc, "interface": _interface}
+
+
 def _sandbox(spec: dict, probe: Probe) -> bool:
     from lessons import sandbox_state
 
-    return all(sandbox_state.CHECKS[key](value, probe) for key, value in spec.items())
+    checks = {**sandbox_state.CHECKS, **SANDBOX_CHECKS}
+    return all(checks[key](value, probe) for key, value in spec.items())
 
 
 EVALUATORS: dict[str, Callable[[object, Probe], bool]] = {
@@ -265,6 +448,7 @@ EVALUATORS: dict[str, Callable[[object, Probe], bool]] = {
     "volume": lambda spec, p: any(v.get("Name") == spec["name"] for v in p.volumes),
     "network": lambda spec, p: any(n.get("Name") == spec["name"] for n in p.networks),
     "history": _history,
+    "command": _command,
     "event": _event,
     "sandbox": _sandbox,
 }

@@ -12,21 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CONTAINER_KEYS = {
-    "image", "name", "command", "running", "exit_code", "detached", "labels", "publish_all", "ports",
-    "memory", "memory_swap", "cpus", "cap_add", "volumes_from", "mounts", "restarted", "diff", "logs",
-    "exec", "count", "tmpfs",
+    "image", "name", "command", "running", "ran", "departed", "exit_code", "detached", "labels", "publish_all",
+    "ports", "memory", "memory_swap", "swap", "cpus", "cap_add", "volumes_from", "shares_volumes_with", "mounts",
+    "tmpfs", "restarted", "diff", "logs", "exec", "count",
 }
 IMAGE_KEYS = {
-    "tag", "not_tag", "cmd", "entrypoint", "exec_form", "history", "run_exec_form", "output",
+    "tag", "tag_matches", "not_tag", "cmd", "runs", "entrypoint", "exec_form", "history", "run_exec_form", "output",
     "smaller_than", "lacks_file", "has_file", "same_id_as", "based_on",
 }
-SANDBOX_KEYS = {"process", "interface", "cgroup", "file"}
+COMMAND_KEYS = {"name", "options", "image", "args"}
+SANDBOX_KEYS = {"process", "own_proc", "interface", "cgroup", "file"}
 KINDS = {
     "container": CONTAINER_KEYS, "image": IMAGE_KEYS, "volume": {"name"}, "network": {"name"},
-    "history": None, "event": {"type", "action", "name"}, "sandbox": SANDBOX_KEYS,
+    "history": None, "command": COMMAND_KEYS, "event": {"type", "action", "detail", "name"}, "sandbox": SANDBOX_KEYS,
 }
 COMBINATORS = {"all", "any", "not"}
-REGEX_KEYS = {"container": ("logs",), "image": ("history",)}
+REGEX_KEYS = {"container": ("logs",), "image": ("history", "tag_matches"), "event": ("detail",)}
+DIFF_KEYS = {"added", "deleted", "changed", "untouched"}
 
 
 class CheckSyntaxError(ValueError):
@@ -79,7 +81,30 @@ def parse(data: Any, where: str = "check") -> Condition:
         for key in REGEX_KEYS.get(kind, ()):
             if key in spec:
                 _regex(str(spec[key]), f"{where}.{kind}.{key}")
+        if kind == "command":
+            _command(spec, f"{where}.command")
+        if kind == "container" and "diff" in spec:
+            diff = spec["diff"]
+            if not isinstance(diff, dict) or not diff or set(diff) - DIFF_KEYS:
+                raise CheckSyntaxError(f"{where}.container.diff: a mapping of {', '.join(sorted(DIFF_KEYS))}")
+        if kind == "container" and "shares_volumes_with" in spec:
+            parse({"container": spec["shares_volumes_with"]}, f"{where}.container.shares_volumes_with")
     return Condition(kind, spec, message)
+
+
+def _command(spec: dict, where: str) -> None:
+    names = spec.get("name", [])
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CheckSyntaxError(f"{where}.name: a subcommand, or a list of them")
+    options = spec.get("options", {})
+    if not isinstance(options, dict) or not all(str(k).startswith("--") for k in options):
+        raise CheckSyntaxError(f"{where}.options: a mapping of long option names (--tail) to regular expressions")
+    for option, pattern in options.items():
+        if pattern is not None:
+            _regex(str(pattern), f"{where}.options.{option}")
+    if not isinstance(spec.get("args", 0), int):
+        raise CheckSyntaxError(f"{where}.args: a number of arguments")
 
 
 def _regex(pattern: str, where: str) -> re.Pattern:

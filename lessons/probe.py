@@ -27,6 +27,9 @@ HISTORY = "/root/.bash_history"
 # Marks the containers a round makes for itself (running an image, looking
 # into one), which checks and the engine watch leave out.
 PROBE_LABEL = "org.labdeck.probe"
+# And the commands it runs in learners' containers, which the engine reports
+# as exec events: the `event` checks leave these out.
+PROBE_MARK = "labdeck-probe"
 HISTORY_LIMIT = 4 << 20
 LOG_TAIL = 2000
 # What a check may wait for a command it runs (inside a container, or in a
@@ -152,7 +155,7 @@ class Probe:
         """Run `sh -c command` in a running container; what it printed."""
         def fetch():
             created = self.api("POST", f"/containers/{container_id}/exec", missing_ok=True, body={
-                "Cmd": ["sh", "-c", command], "AttachStdout": True, "AttachStderr": True})
+                "Cmd": ["sh", "-c", f": {PROBE_MARK}; {command}"], "AttachStdout": True, "AttachStderr": True})
             if not isinstance(created, dict):
                 return ""
             output = self.api("POST", f"/exec/{created.get('Id', '')}/start", body={"Detach": False, "Tty": False},

@@ -6,6 +6,7 @@ import pytest
 
 from lessons import checks
 from lessons.checker import evaluate
+from lessons.commandline import docker_commands
 from lessons.probe import Probe
 
 SCENE = r"""
@@ -21,16 +22,22 @@ docker run -d --name scratchpad --mount type=tmpfs,destination=/cache busybox sl
 docker volume create webapps
 docker run -d --name user --volumes-from web -v webapps:/apps busybox sh -c 'echo ready-to-serve; sleep 600'
 docker run --name changer busybox sh -c 'rm /etc/group; mkdir -p /srv && touch /srv/added'
+docker run -d --name roomy -m 100m --cap-add chown busybox sleep 600
+docker run -d --name user2 -v webapps:/w busybox sleep 600
+docker run -d --name nocap --cap-add SYS_TIME busybox sleep 600 2>/dev/null || true
+docker exec ticktock sh -c true
 docker network create backend
 docker rename bye farewell
 mkdir -p /tmp/img && cd /tmp/img
 printf 'FROM busybox\nRUN ["touch", "/exec-form"]\nRUN echo shell > /shell\n' > Dockerfile
-printf 'ENTRYPOINT ["echo", "-n"]\nCMD ["hi there"]\n' >> Dockerfile
+printf 'ENTRYPOINT ["/bin/echo", "-n"]\nCMD ["hi there"]\n' >> Dockerfile
 DOCKER_BUILDKIT=0 docker build -q -t figlet . >/dev/null
 docker tag figlet someone/figlet
 printf 'FROM busybox\nRUN dd if=/dev/zero of=/big bs=1M count=3\nCMD echo big\n' > Dockerfile
 DOCKER_BUILDKIT=0 docker build -q -t bigger . >/dev/null
 printf '#1700000000\ndocker logs --tail 3 ticktock\n#1700000001\ndocker inspect --format "{{ .Name }}" web\n' \
+  >> /root/.bash_history
+printf '%s\n' 'sudo docker container logs ticktock -n3 | head' 'docker run --rm -it --entrypoint=sh figlet -c true' \
   >> /root/.bash_history
 unshare --uts --pid --fork --mount-proc sh -c 'hostname tupperware; sleep 600' &
 ip link add in_host type veth peer name in_ctr && ip link set in_host master docker0
@@ -114,6 +121,38 @@ CASES = [
     ({"sandbox": {"cgroup": {"name": "onehundredmegs", "memory_limit": 200000000}}}, False),
     ({"all": [{"volume": {"name": "webapps"}}, {"not": {"network": {"name": "frontend"}}}]}, True),
     ({"any": [{"volume": {"name": "logs"}}, {"network": {"name": "frontend"}}]}, False),
+    ({"container": {"name": "hello", "ran": True, "departed": False}}, True),
+    ({"container": {"name": "nocap", "ran": True}}, False),
+    ({"container": {"name": "hello", "departed": True}}, False),
+    ({"container": {"name": "limited", "memory": [100000000, 104857600], "swap": False}}, True),
+    ({"container": {"name": "roomy", "memory": [100000000, 104857600], "swap": False}}, False),
+    ({"container": {"cap_add": True, "ran": True}}, True),
+    ({"container": {"name": "roomy", "cap_add": True}}, False),
+    ({"container": {"name": "roomy", "cap_add": "CAP_CHOWN"}}, True),
+    ({"container": {"name": "user", "shares_volumes_with": {"name": "web"}}}, True),
+    ({"container": {"name": "user2", "shares_volumes_with": {"name": "user"}}}, True),
+    ({"container": {"name": "user", "shares_volumes_with": {"name": "ticktock"}}}, False),
+    ({"container": {"name": "scratchpad", "mounts": [{"type": "tmpfs", "destination": "/cache"}]}}, True),
+    ({"container": {"name": "changer", "diff": {"deleted": True, "untouched": "/etc/passwd"}}}, True),
+    ({"container": {"name": "hello", "diff": {"deleted": True}}}, False),
+    ({"container": {"name": "changer", "diff": {"untouched": "/etc/group"}}}, False),
+    ({"image": {"tag_matches": "^someone/figlet:", "same_id_as": "figlet"}}, True),
+    ({"image": {"tag_matches": "^nobody/"}}, False),
+    ({"image": {"tag": "figlet", "runs": "echo -n hi"}}, True),
+    ({"image": {"tag": "bigger", "runs": "figlet"}}, False),
+    ({"image": {"tag": "figlet", "entrypoint": ["/usr/bin/echo", "-n"]}}, False),
+    ({"command": {"name": "logs", "options": {"--tail": "^3$"}}}, True),
+    ({"command": {"name": "logs", "options": {"--since": ""}}}, False),
+    ({"command": {"name": "run", "image": "figlet", "options": {"--entrypoint": "^sh$"}}}, True),
+    ({"command": {"name": "run", "image": "busybox", "options": {"--entrypoint": ""}}}, False),
+    ({"command": {"name": "inspect", "options": {"--format": "Name", "--type": None}, "args": 1}}, True),
+    ({"command": {"name": "inspect", "args": 2}}, False),
+    ({"event": {"type": "container", "action": "exec_start", "detail": "^sh -c true$"}}, True),
+    ({"event": {"type": "container", "action": "exec_start", "detail": "^bash"}}, False),
+    ({"sandbox": {"own_proc": True}}, True),
+    ({"sandbox": {"own_proc": False}}, False),
+    ({"sandbox": {"interface": {"name": "in_host", "master": "docker0", "kind": "veth"}}}, True),
+    ({"sandbox": {"interface": {"name": "in_host", "kind": "bridge"}}}, False),
 ]
 
 
@@ -147,3 +186,35 @@ def test_one_probe_serves_a_whole_round(handle, monkeypatch):
         for check, _ in CASES[:18]:
             evaluate(checks.parse(check), probe)
     assert len(relays) == 1 and execs == []
+
+
+COMMAND_LINES = [
+    # (a line of shell history, the docker commands in it as (name, options, arguments))
+    ("docker logs --tail 3 $(docker ps -lq) 2>&1 | head",
+     [("logs", {"--tail": ["3"]}, ["$(docker ps -lq)"]), ("ps", {"--latest": [""], "--quiet": [""]}, [])]),
+    ("sudo docker container logs clock -fn3", [("logs", {"--follow": [""], "--tail": ["3"]}, ["clock"])]),
+    ("docker logs clock | tail -n 3", [("logs", {}, ["clock"])]),
+    ("X=1 docker container run -dP --name=web nginx:1.27 sh -c 'echo a; sleep 1' &",
+     [("run", {"--detach": [""], "--publish-all": [""], "--name": ["web"]},
+       ["nginx:1.27", "sh", "-c", "echo a; sleep 1"])]),
+    ("docker run --rm -it --entrypoint sh figlet -c ls",
+     [("run", {"--rm": [""], "--interactive": [""], "--tty": [""], "--entrypoint": ["sh"]}, ["figlet", "-c", "ls"])]),
+    ("time docker -H unix:///var/run/docker.sock version",
+     [("version", {"--host": ["unix:///var/run/docker.sock"]}, [])]),
+    ("docker --version", [("", {"--version": [""]}, [])]),
+    ('docker container list -a --filter "label=owner=alice"',
+     [("ps", {"--all": [""], "--filter": ["label=owner=alice"]}, [])]),
+    ("docker image tag figlet learner/figlet", [("tag", {}, ["figlet", "learner/figlet"])]),
+    ("docker inspect -f={{.Name}} x > out.txt", [("inspect", {"--format": ["{{.Name}}"]}, ["x"])]),
+    ("for c in $(docker ps -aq); do docker rm -f $c; done",
+     [("rm", {"--force": [""]}, ["$c"]), ("ps", {"--all": [""], "--quiet": [""]}, [])]),
+    ("docker ps -q | xargs -r docker kill", [("ps", {"--quiet": [""]}, []), ("kill", {}, [])]),
+    ("docker network inspect bridge  # where are they?", [("network inspect", {}, ["bridge"])]),
+    ('echo "docker version"; echo \'docker ps\'', []),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), COMMAND_LINES, ids=[f"cli-{i}" for i in range(len(COMMAND_LINES))])
+def test_command_lines_read_as_the_cli_reads_them(line, expected):
+    found = [(c.name, c.options, c.args) for c in docker_commands(line)]
+    assert found == expected
