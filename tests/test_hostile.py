@@ -123,3 +123,17 @@ def test_a_fake_engine_that_answers_without_end_is_cut_off(sandbox):
         (raised, grown), seconds = timed(lambda: rss_growth_during(lambda: probe.volumes))
     assert isinstance(raised, ProbeError) and "bytes" in str(raised), raised
     assert seconds < 15 and grown < 96 << 20
+
+
+def test_a_paused_container_inside_does_not_keep_the_sandbox_from_going(sandbox):
+    """Paused processes stay frozen, and a frozen process cannot be killed:
+    the runtime thaws the sandbox's cgroups before it kills it."""
+    from tests.support import engine
+
+    backend, name = sandbox
+    result = backend.exec(name, ["sh", "-c", "docker run -d --name frozen busybox sleep 1000 && docker pause frozen"],
+                          60)
+    assert result.exit_code == 0, result.output
+    _, seconds = timed(lambda: backend.destroy(name))
+    assert seconds < 15
+    assert not engine().containers.list(all=True, filters={"name": name})

@@ -439,6 +439,10 @@ class DockerBackend(Backend):
             self.client.api.remove_container(handle, force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "already in progress" in str(exc.explanation):
+                return  # someone else is removing it
+            raise SandboxError(f"could not remove sandbox {handle}: {exc.explanation}") from exc
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
 
