@@ -1,6 +1,8 @@
-"""Output throughput: a command prints 50 MB of 'x' to the terminal; MB/s from
-sending the command until a unique end marker arrives, counting every byte
-received (the TTY adds nothing here: there are no newlines to expand).
+"""Output throughput: a command prints 50 MB of 'x' to the terminal; MB/s are
+the 50 MB over the time from sending the command until its unique end marker
+arrives: how soon a learner's flood is over and the prompt back. Through
+Labdeck the shell runs under tmux, which draws the screen rather than pass
+every byte on (it received fewer bytes; the raw numbers keep both).
 
 Through Labdeck the client acknowledges every 16 KB, as xterm.js would;
 the baseline is the direct Docker exec stream to the same sandbox. Three
@@ -38,7 +40,7 @@ async def flood(term: Term, size: int, tag: int) -> dict:
             tail = window[-keep:]
         elapsed = time.perf_counter() - t0
         await term.prompt(already=after)
-    return {"bytes": total, "seconds": elapsed, "mb_s": total / elapsed / 1e6, "reads": reads}
+    return {"bytes": total, "seconds": elapsed, "mb_s": size / elapsed / 1e6, "reads": reads}
 
 
 async def bench(srv, learner, info, handle, size: int, rounds: int) -> dict[str, list[dict]]:

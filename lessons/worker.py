@@ -38,6 +38,7 @@ GROUP = "checker"
 # say) must not start another: events this soon after a round are ignored.
 QUIET_AFTER_ROUND = 0.5
 REFRESH_EVERY = 1.0
+REPORT_EVERY = 5.0
 COMMANDS = ["sh", "-c", "touch /run/labdeck-commands && exec tail -n0 -F /run/labdeck-commands 2>/dev/null"]
 
 
@@ -168,10 +169,15 @@ class Worker:
         channel = await layer.new_channel()
         await layer.group_add(GROUP, channel)
         listener = asyncio.get_running_loop().create_task(self.listen(layer, channel))
+        reported = time.monotonic()
         try:
             while True:
                 with contextlib.suppress(Exception):
                     await self.refresh()
+                if time.monotonic() - reported >= REPORT_EVERY:
+                    reported = time.monotonic()
+                    # What an operator (and the bench) reads of the worker's pace.
+                    log.info("checker: %d rounds so far, %d sandboxes", self.rounds, len(self.checkers))
                 await asyncio.sleep(REFRESH_EVERY)
         finally:
             listener.cancel()

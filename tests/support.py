@@ -125,7 +125,7 @@ class Learner:
                                   headers={"X-CSRFToken": self.http.cookies.get("csrftoken", "")}).json()
             if info["state"] not in ("starting",) or time.monotonic() > deadline:
                 return info
-            time.sleep(0.2)
+            time.sleep(0.15)  # as often as the page asks (static/js/sandbox.js)
 
     def progress_socket(self, course: str = "intro"):
         """The player's progress websocket, as the learner's page opens it."""
