@@ -22,7 +22,7 @@ from labdeck import workshops
 from labdeck.models import Learner, Workshop
 from lessons import rooms
 from lessons.probe import recent_commands
-from sandboxes import pool, protocol, terminal
+from sandboxes import pool, protocol, tell, terminal
 from sandboxes.backends import BackendUnavailable, SandboxError
 from sandboxes.consumers import COLS, ROWS, TerminalConsumer
 from sandboxes.models import Sandbox, WaitingLearner
@@ -58,6 +58,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.flusher: asyncio.Task | None = None
         self.room = self.workshop.room
         await self.channel_layer.group_add(rooms.staff_group(self.room), self.channel_name)
+        # The pool keeper's news of the workshop's sandboxes (one stopped, and why).
+        await self.channel_layer.group_add(tell.pool_watch_group(self.workshop.pool_group), self.channel_name)
         snapshot = await database_sync_to_async(workshops.snapshot)(self.workshop)
         self.owners = await self._owners()
         self.connected: set[str] = set()
@@ -70,6 +72,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "room", None):
             await self.channel_layer.group_discard(rooms.staff_group(self.room), self.channel_name)
+            await self.channel_layer.group_discard(tell.pool_watch_group(self.workshop.pool_group), self.channel_name)
             self.ticker.cancel()
 
     @database_sync_to_async
@@ -106,6 +109,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             # Presence is not in the database: what this dashboard heard.
             rows[0].update(connected=owner in self.connected, slide=self.slides.get(owner))
             self.queue({"kind": "learner", "learner": rows[0]})
+
+    async def sandbox_changed(self, event: dict) -> None:
+        """A learner's sandbox stopped or came back (sandboxes.tell)."""
+        learner_id = self.owners.get(event.get("owner", ""))
+        if learner_id is not None:
+            await self.refresh_learner(learner_id)
 
     async def room_event(self, event: dict) -> None:
         """A learner's page reported something (lessons.rooms.report)."""

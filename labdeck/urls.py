@@ -19,3 +19,5 @@ urlpatterns = [
     path("", include("lessons.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "labdeck.errors.server_error"

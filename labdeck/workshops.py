@@ -81,12 +81,26 @@ def workshop_dict(workshop: Workshop) -> dict:
     }
 
 
-def _sandbox(owner: str, sandboxes: dict[str, Sandbox], waiting: set[str]) -> dict:
+def _sandbox(owner: str, sandboxes: dict[str, Sandbox], waiting: set[str], stopped: dict[str, str]) -> dict:
     sandbox = sandboxes.get(owner)
     if sandbox is not None:
         state = "ready" if sandbox.state == Sandbox.ASSIGNED else "starting"
         return {"state": state, "expires_at": sandbox.expires_at.isoformat() if sandbox.expires_at else None}
-    return {"state": "queued" if owner in waiting else "none", "expires_at": None}
+    if owner in waiting:
+        return {"state": "queued", "expires_at": None}
+    if owner in stopped:  # why their last one stopped, as the learner was told
+        return {"state": "stopped", "reason": stopped[owner], "expires_at": None}
+    return {"state": "none", "expires_at": None}
+
+
+def _last_stopped(owners: list[str], workshop: Workshop) -> dict[str, str]:
+    """owner -> why their latest sandbox of this workshop stopped."""
+    rows = Sandbox.objects.filter(owner__in=owners, group=workshop.pool_group, state=Sandbox.GONE) \
+        .order_by("owner", "-stopped_at").values_list("owner", "reason")
+    stopped: dict[str, str] = {}
+    for owner, reason in rows:
+        stopped.setdefault(owner, reason)
+    return stopped
 
 
 def learner_dicts(workshop: Workshop, learners: list[Learner]) -> list[dict]:
@@ -101,13 +115,14 @@ def learner_dicts(workshop: Workshop, learners: list[Learner]) -> list[dict]:
     sandboxes = {s.owner: s for s in Sandbox.objects.filter(
         owner__in=owners, state__in=(Sandbox.STARTING, Sandbox.ASSIGNED))}
     waiting = set(WaitingLearner.objects.filter(owner__in=owners).values_list("owner", flat=True))
+    stopped = _last_stopped([o for o in owners if o not in sandboxes and o not in waiting], workshop)
     return [{
         "id": learner.pk, "name": learner.display_name, "joined_at": learner.joined_at.isoformat(),
         "connected": False, "slide": None,
         "last_progress": last[learner.owner].isoformat() if learner.owner in last else None,
         "exercises": {row.exercise: row.status for row in progress.get(learner.owner, [])},
         "hints": {row.exercise: row.hints_used for row in progress.get(learner.owner, []) if row.hints_used},
-        "sandbox": _sandbox(learner.owner, sandboxes, waiting),
+        "sandbox": _sandbox(learner.owner, sandboxes, waiting, stopped),
         "commands": [],
     } for learner in learners]
 

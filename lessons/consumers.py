@@ -131,5 +131,5 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "removed":
             await self.send_json({"type": "removed", "message": "Your instructor removed you from the workshop."})
             await self.close(code=4403)
-        elif kind in ("broadcast", "lead", "ended", "lost"):
+        elif kind in ("broadcast", "lead", "ended", "lost", "revived"):
             await self.send_json({"type": kind, **{k: v for k, v in event.items() if k not in ("type", "kind")}})

@@ -75,7 +75,10 @@ class EngineWatch:
             await asyncio.sleep(RETRY_AFTER)
 
     def _opened(self) -> None:
+        """The events flow (again): whatever changed while they did not
+        (the engine restarting, a relay lost) gets a round now."""
         self.following = True
+        self.on_event({"Type": "labdeck", "Action": "following"})
 
     async def _note(self, api: AsyncInnerEngine, event: dict) -> None:
         cid, action = event.get("id", ""), event.get("Action", "")

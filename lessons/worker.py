@@ -1,7 +1,8 @@
 """The checker worker: one check loop per assigned sandbox, not per page.
 
 A sandbox is checked whether or not a page is open, and once however many
-are. Each loop follows the sandbox's engine (lessons.engine_watch) and its
+are. The worker also delivers the pool keeper's notices (sandboxes.tell):
+it runs where the pages can be reached. Each loop follows the sandbox's engine (lessons.engine_watch) and its
 shell's finished commands (/run/labdeck-commands, written by the prompt), and
 runs a round when either says something changed, or when a page asks (Check,
 a new slide). Rounds never overlap per sandbox: triggers during one cause
@@ -22,11 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from lessons import catalog, progress, rooms
 from lessons.engine_watch import EngineWatch
 from lessons.models import CheckScope
+from sandboxes import tell
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
 from sandboxes.models import Sandbox
 
@@ -38,6 +40,8 @@ GROUP = "checker"
 # say) must not start another: events this soon after a round are ignored.
 QUIET_AFTER_ROUND = 0.5
 REFRESH_EVERY = 1.0
+# After a round that the database refused (it is restarting), the next try.
+RETRY_AFTER = 2.0
 REPORT_EVERY = 5.0
 COMMANDS = ["sh", "-c", "touch /run/labdeck-commands && exec tail -n0 -F /run/labdeck-commands 2>/dev/null"]
 
@@ -47,6 +51,20 @@ def _assigned(shard: int, shards: int) -> dict[str, str]:
     rows = Sandbox.objects.filter(state=Sandbox.ASSIGNED).exclude(handle="").values_list("pk", "handle", "owner")
     close_old_connections()
     return {handle: owner for pk, handle, owner in rows if pk % shards == shard}
+
+
+def _notices(shard: int, shards: int) -> list[Sandbox]:
+    try:
+        return tell.waiting(shard, shards)
+    finally:
+        close_old_connections()
+
+
+def _delivered(sandbox: Sandbox) -> None:
+    try:
+        tell.delivered(sandbox)
+    finally:
+        close_old_connections()
 
 
 def _round(owner: str, handle: str, explicit: tuple[str, str] | None, departed: list[dict]) -> list[dict]:
@@ -115,6 +133,12 @@ class SandboxChecker:
                 except (SandboxError, BackendUnavailable) as exc:
                     log.info("check round of %s: %s", self.handle, exc)
                     reports = []
+                except DatabaseError as exc:
+                    # The database is restarting: what the round would have
+                    # found is still there to find in a moment.
+                    log.warning("check round of %s: database: %s; again in %.0f s", self.handle, exc, RETRY_AFTER)
+                    asyncio.get_running_loop().call_later(RETRY_AFTER, self.trigger, explicit)
+                    reports = []
                 self.quiet_until = time.monotonic() + QUIET_AFTER_ROUND
                 self.worker.rounds += 1
                 for report in reports:
@@ -147,8 +171,9 @@ class SandboxChecker:
         if len(parts) < 3:
             return
         self.trigger()
-        for room in await self.worker.rooms_of(self.owner):
-            await rooms.report(room, self.owner, "command", command=parts[2][:500])
+        with contextlib.suppress(Exception):  # a dashboard misses a command while Redis restarts
+            for room in await self.worker.rooms_of(self.owner):
+                await rooms.report(room, self.owner, "command", command=parts[2][:500])
 
 
 class Worker:
@@ -167,7 +192,6 @@ class Worker:
         """Until cancelled: keep one loop per assigned sandbox, and take the pages' requests."""
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add(GROUP, channel)
         listener = asyncio.get_running_loop().create_task(self.listen(layer, channel))
         reported = time.monotonic()
         try:
@@ -187,6 +211,13 @@ class Worker:
                 await layer.group_discard(GROUP, channel)
 
     async def refresh(self) -> None:
+        for sandbox in await self.run(_notices, self.shard, self.shards):
+            try:
+                await tell.deliver(sandbox)
+            except Exception as exc:  # the channel layer's own errors: the notice stays
+                log.warning("checker: could not tell %s's pages: %s", sandbox.owner, exc)
+                break
+            await self.run(_delivered, sandbox)
         assigned = await self.run(_assigned, self.shard, self.shards)
         for handle in list(self.checkers):
             if assigned.get(handle) != self.checkers[handle].owner:
@@ -197,10 +228,24 @@ class Worker:
                 self.checkers[handle].start()
 
     async def listen(self, layer, channel: str) -> None:
+        """The pages' requests. When the channel layer goes away (Redis
+        restarting, which forgets its groups too), join again once it is
+        back; the check loops go on meanwhile."""
+        delay = 0.25
         while True:
-            message = await layer.receive(channel)
-            if message.get("type") == "check.request":
-                await self.requested(message)
+            try:
+                await layer.group_add(GROUP, channel)
+                delay = 0.25
+                while True:
+                    message = await layer.receive(channel)
+                    if message.get("type") == "check.request":
+                        await self.requested(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the channel layer's own errors (Redis's)
+                log.warning("checker: channel layer: %s; joining again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def requested(self, message: dict) -> None:
         owner = message.get("owner", "")
@@ -213,12 +258,18 @@ class Worker:
             checker.trigger((message.get("course", ""), exercise) if exercise else None)
 
     async def publish(self, owner: str, report: dict) -> None:
-        await get_channel_layer().group_send(rooms.learner_group(owner), {
-            "type": "progress.update", "course": report["course"], "exercises": report["exercises"],
-            "asked": report["asked"]})
-        if report["exercises"]:
-            await rooms.report(report["room"], owner, "progress",
-                               exercises={eid: info["status"] for eid, info in report["exercises"].items()})
+        """Tell the learner's pages and their room. The rows are written
+        already: with the channel layer down, a page or a dashboard that
+        reconnects reads them instead."""
+        try:
+            await get_channel_layer().group_send(rooms.learner_group(owner), {
+                "type": "progress.update", "course": report["course"], "exercises": report["exercises"],
+                "asked": report["asked"]})
+            if report["exercises"]:
+                await rooms.report(report["room"], owner, "progress",
+                                   exercises={eid: info["status"] for eid, info in report["exercises"].items()})
+        except Exception as exc:  # the channel layer's own errors (Redis's)
+            log.warning("checker: could not tell %s's pages: %s", owner, exc)
 
     @database_sync_to_async
     def rooms_of(self, owner: str) -> list[str]:

@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.db import DatabaseError
 from django.utils import timezone
 
 from sandboxes import protocol, terminal
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 # Activity is written to the database at most this often per connection.
 TOUCH_EVERY = 30.0
 MAX_BAD_FRAMES = 20
+# How long a new connection waits to join its sandbox's group before it
+# attaches the shell all the same (the channel layer may be restarting).
+GROUP_WAIT = 2.0
 # The size a tmux client starts at; the page's first RESIZE follows at once.
 COLS, ROWS = 80, 24
 # Why a tmux client ended, as the page is told (see TerminalSession._ended).
@@ -54,7 +58,12 @@ def _find_sandbox(public_id: str, owner: str) -> tuple[Sandbox | None, str]:
 
 @database_sync_to_async
 def _touch(pk: int) -> None:
-    Sandbox.objects.filter(pk=pk).update(last_seen=timezone.now())
+    """Note the learner's activity (the idle reaper reads it). A database
+    that is restarting loses one note, never the learner's shell."""
+    try:
+        Sandbox.objects.filter(pk=pk).update(last_seen=timezone.now())
+    except DatabaseError as exc:
+        log.warning("activity of sandbox %s not noted: %s", pk, exc)
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
@@ -82,14 +91,34 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if self.channel_layer is None:
             return
         self.channel_name = await self.channel_layer.new_channel()
-        await self.channel_layer.group_add(terminal.terminal_group(handle), self.channel_name)
-        self.listener = asyncio.get_running_loop().create_task(self.listen())
+        joined = asyncio.Event()
+        self.listener = asyncio.get_running_loop().create_task(self.listen(joined))
+        # Joined before the first "taken" goes out, unless the layer is down:
+        # then the shell must not wait for it (the listener joins later).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(joined.wait(), GROUP_WAIT)
 
-    async def listen(self) -> None:
+    async def listen(self, joined: asyncio.Event) -> None:
+        """The group's messages, for as long as the connection lasts. When
+        the channel layer goes away (Redis restarting, which also forgets
+        its groups), join again once it is back: the shell goes on."""
+        delay = 0.25
         while True:
-            message = await self.channel_layer.receive(self.channel_name)
-            with contextlib.suppress(Exception):
-                await self.dispatch(message)
+            try:
+                await self.channel_layer.group_add(terminal.terminal_group(self.handle), self.channel_name)
+                joined.set()
+                delay = 0.25
+                while True:
+                    message = await self.channel_layer.receive(self.channel_name)
+                    with contextlib.suppress(Exception):
+                        await self.dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the channel layer's own errors (Redis's)
+                log.info("terminal %s: channel layer: %s; joining again", self.handle, exc)
+                joined.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def leave_group(self) -> None:
         if self.listener is not None:
@@ -100,8 +129,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def tell_terminals(self, kind: str, **data) -> None:
         if self.channel_layer is not None and self.handle:
-            await self.channel_layer.group_send(terminal.terminal_group(self.handle),
-                                                {"type": f"terminal.{kind}", "sender": self.channel_name, **data})
+            try:
+                await self.channel_layer.group_send(terminal.terminal_group(self.handle),
+                                                    {"type": f"terminal.{kind}", "sender": self.channel_name, **data})
+            except Exception as exc:  # the channel layer's own errors (Redis's)
+                log.info("terminal %s: could not tell the others (%s)", self.handle, exc)
 
     async def connect(self) -> None:
         await self.accept()

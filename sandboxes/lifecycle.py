@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
+from sandboxes.backends.base import GONE, HOST_RESTARTED, OUT_OF_MEMORY
 from sandboxes.models import Sandbox, SandboxHost
 
 log = logging.getLogger(__name__)
@@ -85,37 +86,95 @@ def stop(sandbox: Sandbox, reason: str) -> None:
 
 
 def due(now=None) -> list[tuple[Sandbox, str]]:
-    """The sandboxes to stop, and why: marked `stopping`, past their lifetime,
-    idle too long, stuck while starting, or no longer running on the worker."""
+    """The sandboxes to stop, and why in the learner's words: marked
+    `stopping`, past their lifetime, idle too long, stuck while starting, or
+    no longer running on their host (see explain()). An assigned sandbox
+    whose host restarted under it is returned with HOST_RESTARTED: the keeper
+    brings it back (revive) rather than stopping it."""
     now = now or timezone.now()
     lifetime = timedelta(seconds=settings.LABDECK_SANDBOX_LIFETIME)
     idle = timedelta(seconds=settings.LABDECK_SANDBOX_IDLE)
     stuck = timedelta(seconds=2 * settings.LABDECK_READY_TIMEOUT)
+    backend = get_backend()
     running: dict[str, set[str] | None] = {}  # per host; None: it did not answer
     found = []
     for sandbox in Sandbox.objects.filter(state__in=Sandbox.LIVE):
         reason = ""
         if sandbox.state == Sandbox.STOPPING:
-            reason = sandbox.reason or "stopping"
+            reason = sandbox.reason or "it was stopped"
         elif sandbox.expires_at and sandbox.expires_at <= now:
-            reason = "expired"
+            reason = "its time was up"
         elif not sandbox.expires_at and sandbox.created_at + lifetime <= now:
-            reason = "lifetime reached"
+            reason = f"it reached its lifetime of {_duration(lifetime)}"
         elif sandbox.state == Sandbox.ASSIGNED and (sandbox.last_seen or sandbox.created_at) + idle <= now:
-            reason = "idle"
+            reason = f"it was idle for {_duration(idle)}"
         elif sandbox.state == Sandbox.STARTING and sandbox.created_at + stuck <= now:
-            reason = "did not start"
+            reason = "it did not start"
         elif sandbox.state in (Sandbox.READY, Sandbox.ASSIGNED):
             if sandbox.host not in running:  # one look at each host for all of its sandboxes
                 try:
-                    running[sandbox.host] = {m.name for m in get_backend().list_managed(sandbox.host) if m.running}
+                    running[sandbox.host] = {m.name for m in backend.list_managed(sandbox.host) if m.running}
                 except BackendUnavailable:
                     running[sandbox.host] = None  # that host's sandboxes wait for it (check_hosts)
             if running[sandbox.host] is not None and sandbox.name not in running[sandbox.host]:
-                reason = "stopped on the worker"
+                reason = _why_not_running(backend, sandbox)
         if reason:
             found.append((sandbox, reason))
     return found
+
+
+def _why_not_running(backend, sandbox: Sandbox) -> str:
+    try:
+        why = backend.poll(sandbox.handle or sandbox.name)
+    except BackendUnavailable:
+        return ""  # ask again next round
+    if why is None:
+        return ""  # it was starting again (revive) while we looked
+    if why == HOST_RESTARTED and sandbox.state == Sandbox.ASSIGNED:
+        return HOST_RESTARTED
+    return explain(why)
+
+
+def explain(why: str) -> str:
+    """What poll() says of a sandbox that is not running, for the learner
+    ("Your sandbox stopped because …") and the instructor's dashboard."""
+    if why == OUT_OF_MEMORY:
+        return f"it ran out of memory (a sandbox may use {_size(settings.LABDECK_SANDBOX_MEMORY)})"
+    if why == HOST_RESTARTED:
+        return "its host restarted"
+    if why == GONE:
+        return "it was removed from its host"
+    return f"it was stopped on its host ({why})"
+
+
+def _size(docker_size: str) -> str:
+    """Docker's 512m or 1g as a person writes it."""
+    number, unit = docker_size.rstrip("kmgKMG"), docker_size[-1:].lower()
+    return f"{number} {dict(k='KiB', m='MiB', g='GiB').get(unit, 'bytes')}"
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes >= 120 and minutes % 60 == 0:
+        return f"{minutes // 60} hours"
+    return f"{minutes} minutes" if minutes != 1 else "1 minute"
+
+
+def revive(sandbox: Sandbox) -> bool:
+    """Start again an assigned sandbox whose host restarted under it: its
+    disk, with the inner engine's images, volumes and containers, is kept;
+    what ran in it was stopped. False (and the sandbox stopped, with why)
+    if it does not come back."""
+    backend = get_backend()
+    try:
+        backend.restart(sandbox.handle)
+        backend.wait_ready(sandbox.handle, settings.LABDECK_READY_TIMEOUT)
+    except SandboxError as exc:
+        log.warning("sandbox %s did not come back: %s", sandbox.name, exc)
+        stop(sandbox, "its host restarted and it could not be started again")
+        return False
+    Sandbox.objects.filter(pk=sandbox.pk).update(last_seen=timezone.now())
+    return True
 
 
 def reap(now=None) -> list[str]:

@@ -45,6 +45,8 @@ class Sandbox(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     # Set when the keeper could not start it, until the learner's page is told.
     start_failed = models.BooleanField(default=False)
+    # What the learner's pages are still to be told of it (sandboxes.tell).
+    notice = models.CharField(max_length=16, blank=True, db_index=True)
 
     class Meta:
         indexes = [

@@ -21,7 +21,7 @@ import shlex
 from typing import Protocol
 
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
-from sandboxes.backends.base import TerminalStream
+from sandboxes.backends.base import HOST_RESTARTED, TerminalStream
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,10 @@ LEARNER = [*TMUX, "new-session", "-A", "-D", "-s", SESSION, "-e", "LABDECK_TMUX=
 # An instructor's client: read-only, and it never sets the window's size.
 WATCHER = [*TMUX, "attach-session", "-r", "-f", "ignore-size", "-t", SESSION]
 HISTORY_LINES = 2000
+# How long a session waits for its sandbox's engine to come back (it
+# restarts in seconds; a host reboot, with the sandbox started again, in a
+# minute or so) before it gives the page up.
+REATTACH_FOR = 180.0
 # How a tmux client says why it ended, on its last line.
 DETACHED, EXITED = b"[detached", b"[exited]"
 
@@ -79,8 +83,15 @@ def shell_status(handle: str) -> int | None:
 
 
 class TerminalSession:
-    def __init__(self, handle: str, stream: TerminalStream, client: Client):
-        self.handle, self.stream, self.client = handle, stream, client
+    """One tmux client for one browser connection. When the client's stream
+    breaks while the sandbox lives on (its engine restarted, a relay
+    dropped), the session attaches a new client by itself, for up to
+    REATTACH_FOR seconds, and the page only sees "reconnecting"."""
+
+    def __init__(self, handle: str, stream: TerminalStream, client: Client, argv: list[str],
+                 cols: int, rows: int):
+        self.handle, self.stream, self.client, self.argv = handle, stream, client, argv
+        self.cols, self.rows = cols, rows
         self.tail = b""
         self.unacked = 0
         self.flowing = asyncio.Event()
@@ -89,16 +100,20 @@ class TerminalSession:
         # Set when this side ends the client (or its connection broke): then
         # there is nobody to tell how it ended.
         self.closing = False
+        self.attached = True  # False while a new client is being attached
         self.pump_task: asyncio.Task | None = None
 
     def start(self, replay: bytes = b"") -> None:
         self.pump_task = asyncio.get_running_loop().create_task(self._pump(replay))
 
     async def input(self, data: bytes) -> None:
-        await self.stream.write(data)
+        if self.attached:  # keys typed while reattaching have no shell to go to
+            await self.stream.write(data)
 
     async def resize(self, cols: int, rows: int) -> None:
-        await self.stream.resize(cols, rows)
+        self.cols, self.rows = cols, rows
+        if self.attached:
+            await self.stream.resize(cols, rows)
 
     def ack(self, count: int) -> None:
         self.unacked = max(0, self.unacked - count)
@@ -109,32 +124,79 @@ class TerminalSession:
         try:
             if replay:
                 await self._deliver(replay)
+            short_lived = 0
             while True:
-                await self.flowing.wait()
-                data = await self.stream.read(READ_SIZE)
-                if not data:
-                    break
-                self.tail = (self.tail + data)[-256:]
-                await self._deliver(data)
+                began = asyncio.get_running_loop().time()
+                await self._follow()
+                if self.closing:
+                    return
+                how = await self._why_ended()
+                lived = asyncio.get_running_loop().time() - began
+                short_lived = short_lived + 1 if lived < 1 else 0
+                if how not in ("broken", "unavailable") or short_lived >= 3:
+                    return await self._tell_ended(how)
+                how = await self._reattach()
+                if how:
+                    return await self._tell_ended(how)
         except Exception:
             log.exception("terminal session %s failed", self.handle)
         finally:
             self.closed = True
-            if not self.closing:
-                await self._ended()
 
-    async def _ended(self) -> None:
-        """The tmux client ended: say why, truthfully."""
+    async def _follow(self) -> None:
+        """Forward the client's output until its stream ends."""
+        while True:
+            await self.flowing.wait()
+            data = await self.stream.read(READ_SIZE)
+            if not data:
+                return
+            self.tail = (self.tail + data)[-256:]
+            await self._deliver(data)
+
+    async def _why_ended(self) -> str:
+        """How the tmux client ended: detached, exited, gone (the sandbox),
+        unavailable (its engine) or broken (the client alone)."""
         if DETACHED in self.tail:
-            how = "detached"
-        elif EXITED in self.tail:
-            how = "exited"
-        else:
+            return "detached"
+        if EXITED in self.tail:
+            return "exited"
+        try:
+            state = await asyncio.to_thread(get_backend().poll, self.handle)
+        except BackendUnavailable:
+            return "unavailable"
+        return "broken" if state is None else "gone"
+
+    async def _reattach(self) -> str:
+        """Attach a new client to the same shell, waiting for the engine or
+        the sandbox to come back; "" once attached, else how it ended."""
+        self.attached = False
+        await self.client.send_status("reconnecting", "Lost the connection to your sandbox; reconnecting…")
+        deadline = asyncio.get_running_loop().time() + REATTACH_FOR
+        delay = 0.25
+        while asyncio.get_running_loop().time() < deadline:
             try:
-                alive = await asyncio.to_thread(get_backend().poll, self.handle) is None
+                state = await asyncio.to_thread(get_backend().poll, self.handle)
+                if state is None:
+                    replay = await asyncio.to_thread(history, self.handle, self.rows)
+                    stream = await get_backend().open_terminal(self.handle, self.cols, self.rows, argv=self.argv)
+                    old, self.stream, self.tail, self.attached = self.stream, stream, b"", True
+                    await old.close()
+                    await self.client.send_status("ready", "Reconnected.", reset=True)
+                    if replay:
+                        await self._deliver(replay)
+                    return ""
+                if state != HOST_RESTARTED:
+                    return "gone"  # the keeper starts again only what a restarted host stopped
             except BackendUnavailable:
-                return await self.client.send_ended("unavailable")
-            how = "broken" if alive else "gone"
+                pass  # the engine is not back yet
+            except SandboxError as exc:
+                log.info("terminal %s: reattach: %s", self.handle, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        return "unavailable"
+
+    async def _tell_ended(self, how: str) -> None:
+        """Say truthfully how the shell's client ended."""
         if how == "exited":
             try:
                 code = await asyncio.to_thread(shell_status, self.handle)
@@ -169,8 +231,9 @@ async def open_session(handle: str, client: Client, cols: int, rows: int, watche
     shell if there is none) or a read-only watcher's. Raises SandboxError or
     BackendUnavailable."""
     replay = await asyncio.to_thread(history, handle, rows)
-    stream = await get_backend().open_terminal(handle, cols, rows, argv=WATCHER if watcher else LEARNER)
-    session = TerminalSession(handle, stream, client)
+    argv = WATCHER if watcher else LEARNER
+    stream = await get_backend().open_terminal(handle, cols, rows, argv=argv)
+    session = TerminalSession(handle, stream, client, argv, cols, rows)
     await client.send_status("ready", "Watching (read-only)." if watcher else "Connected.", reset=True)
     session.start(replay)
     return session

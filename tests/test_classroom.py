@@ -254,7 +254,7 @@ def test_a_client_that_closes_mid_write_only_detaches(settings):
 
     async def run() -> tuple[Client, terminal.TerminalSession]:
         client = Client()
-        session = terminal.TerminalSession("h", Stream(), client)
+        session = terminal.TerminalSession("h", Stream(), client, terminal.LEARNER, 80, 24)
         session.start()
         await asyncio.gather(session.pump_task, return_exceptions=True)
         return client, session

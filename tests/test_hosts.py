@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines import Engine
 from tests.support import ROOT, run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ENGINE = ROOT / "deploy" / "engine"
+CERTS = ROOT / "deploy" / "engine" / "certs.sh"
 COUNT = 3
 
 
@@ -29,59 +30,35 @@ class Engines:
     def __init__(self):
         self.tag = secrets.token_hex(2)
         self.certs = Path(tempfile.mkdtemp(prefix="labdeck-certs-"))
-        self.work = Path(f"/var/lib/labdeck/test-engines-{self.tag}")
         self.names = [f"h{n}" for n in range(1, COUNT + 1)]
-        image = self.work / "sandbox.tar"
-        self.work.mkdir(parents=True)
-        from django.conf import settings
-
-        subprocess.run(["docker", "-H", settings.LABDECK_DOCKER_HOST, "save", "-o", str(image),
-                        settings.LABDECK_SANDBOX_IMAGE], check=True)
-        subprocess.run([ENGINE / "certs.sh", str(self.certs), "client"], check=True)
+        self.engines: list[Engine] = []
+        subprocess.run([CERTS, str(self.certs), "client"], check=True)
         for n, name in enumerate(self.names, 1):
-            self.start(n, name)
-        for n in range(1, COUNT + 1):
-            subprocess.run(["docker", "-H", self.socket(n), "load", "-q", "-i", str(image)], check=True,
-                           capture_output=True)
-        image.unlink()
+            self.engines.append(self.start(n, name))
+            self.engines[-1].load_sandbox_image()
 
     def address(self, n: int) -> str:
         return f"10.230.{n}.2"
 
-    def socket(self, n: int) -> str:
-        return f"unix:///run/labdeck/test-{self.tag}-e{n}.sock"
-
     def ns(self, n: int) -> str:
         return f"ldk-t{self.tag}-e{n}"
 
-    def start(self, n: int, name: str) -> None:
+    def veth(self, n: int) -> str:
+        return f"lde{self.tag}{n}"
+
+    def start(self, n: int, name: str) -> Engine:
         ns, address = self.ns(n), self.address(n)
-        subprocess.run([ENGINE / "certs.sh", str(self.certs), "server", name, address], check=True)
+        subprocess.run([CERTS, str(self.certs), "server", name, address], check=True)
         for command in (["ip", "netns", "add", ns],
-                        ["ip", "link", "add", f"lde{self.tag}{n}", "type", "veth", "peer", "name", "eth0", "netns", ns],
-                        ["ip", "addr", "add", f"10.230.{n}.1/24", "dev", f"lde{self.tag}{n}"],
-                        ["ip", "link", "set", f"lde{self.tag}{n}", "up"],
+                        ["ip", "link", "add", self.veth(n), "type", "veth", "peer", "name", "eth0", "netns", ns],
+                        ["ip", "addr", "add", f"10.230.{n}.1/24", "dev", self.veth(n)],
+                        ["ip", "link", "set", self.veth(n), "up"],
                         ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{address}/24", "dev", "eth0"],
                         ["ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up"],
                         ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]):
             subprocess.run(command, check=True)
-        env = {
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "LABDECK_ENGINE_ROOT": str(self.work / f"e{n}"),
-            "LABDECK_ENGINE_SIZE": str(8 << 30),
-            "LABDECK_ENGINE_SOCKET": self.socket(n).removeprefix("unix://"),
-            "LABDECK_ENGINE_RUN": f"/run/labdeck/test-{self.tag}-e{n}",
-            "LABDECK_ENGINE_CONF": f"/etc/labdeck/test-{self.tag}-e{n}",
-            "LABDECK_ENGINE_LOG": f"/var/log/labdeck-test-{self.tag}-e{n}.log",
-            "LABDECK_ENGINE_CGROUP": f"labdeck-test-{self.tag}-e{n}",
-            "LABDECK_ENGINE_TLS_LISTEN": f"{address}:2376",
-            "LABDECK_ENGINE_TLS_DIR": str(self.certs / name),
-        }
-        # nsenter, not `ip netns exec`: only the network is the namespace's,
-        # the mounts (cgroups, the data root) stay the host's.
-        started = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", str(ENGINE / "start.sh")], env=env,
-                                 capture_output=True, text=True)
-        assert started.returncode == 0, f"engine {name} did not start:\n{started.stdout}{started.stderr}"
+        return Engine(f"{self.tag}-e{n}", netns=ns, tls_listen=f"{address}:2376",
+                      tls_dir=str(self.certs / name), bridge_ip="10.212.0.1/24")
 
     def setting(self, capacity: int = 2) -> str:
         return ";".join(f"{name}=tcp://{self.address(n)}:2376,capacity={capacity}"
@@ -89,36 +66,14 @@ class Engines:
 
     def cut(self, n: int, up: bool = False) -> None:
         """The host disappears from the network (or comes back)."""
-        subprocess.run(["ip", "link", "set", f"lde{self.tag}{n}", "up" if up else "down"], check=True)
-
-    def stop(self, n: int) -> None:
-        """Its engine stops (live-restore keeps its containers: remove them first)."""
-        pidfile = Path(f"/run/labdeck/test-{self.tag}-e{n}/engine.pid")
-        if pidfile.exists():
-            pid = pidfile.read_text().strip()
-            subprocess.run(["kill", pid], check=False)
-            deadline = time.monotonic() + 20
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
+        subprocess.run(["ip", "link", "set", self.veth(n), "up" if up else "down"], check=True)
 
     def close(self) -> None:
-        for n in range(1, COUNT + 1):
+        for n, engine in enumerate(self.engines, 1):
             self.cut(n, up=True)
-            sock = self.socket(n)
-            subprocess.run(f"docker -H {sock} ps -aq | xargs -r docker -H {sock} rm -f", shell=True,
-                           capture_output=True)
-            self.stop(n)
+            engine.close()
             subprocess.run(["ip", "netns", "del", self.ns(n)], check=False)
-            subprocess.run(["ip", "link", "del", f"lde{self.tag}{n}"], check=False, capture_output=True)
-            for leftover in (f"/run/labdeck/test-{self.tag}-e{n}", f"/etc/labdeck/test-{self.tag}-e{n}"):
-                shutil.rmtree(leftover, ignore_errors=True)
-            for controller in Path("/sys/fs/cgroup").iterdir():
-                parent = controller / f"labdeck-test-{self.tag}-e{n}"
-                if parent.is_dir():
-                    subprocess.run(["rmdir", str(parent)], check=False, capture_output=True)
-        for n in range(1, COUNT + 1):
-            subprocess.run(["umount", "-R", str(self.work / f"e{n}")], check=False, capture_output=True)
-        shutil.rmtree(self.work, ignore_errors=True)
+            subprocess.run(["ip", "link", "del", self.veth(n)], check=False, capture_output=True)
         shutil.rmtree(self.certs, ignore_errors=True)
 
 
@@ -217,14 +172,18 @@ def test_a_host_that_disappears_gives_its_sandboxes_up_and_its_learners_start_el
     sandbox.refresh_from_db()
     assert (sandbox.state, sandbox.reason) == (Sandbox.GONE, "its sandbox host stopped answering")
 
+    tell.note(sandbox, tell.LOST)  # what the keeper does with the lost ones
+    (waiting,) = tell.waiting()
+
     async def told() -> dict:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(owner_group("eve"), channel)
-        await tell.lost(sandbox)
+        await tell.deliver(waiting)  # what the checker worker does with the notice
         return await layer.receive(channel)
 
     message = run_async(told())
-    assert message["kind"] == "lost" and "stopped answering" in message["message"]
+    assert message["kind"] == "lost"
+    assert message["message"] == "Your sandbox stopped because its sandbox host stopped answering. Your progress is kept."
     again = pool.reserve("eve")
     assert again is not None and again.host in ("h1", "h2"), "a new sandbox, elsewhere"

@@ -8,6 +8,10 @@ READY=/run/labdeck-ready
 LOADED=/run/labdeck-images-loaded
 IMAGES=/opt/labdeck/images
 rm -f "$READY" "$LOADED"
+# A sandbox started again after its host went down: what the last boot left
+# in /run (the inner engine's pid file, sockets and containerd state, the
+# shell's exit status) describes processes that are gone.
+rm -rf /run/docker /run/docker.pid /run/docker.sock /run/containerd /run/labdeck-shell.status
 
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   # cgroup v2 (private cgroup namespace): move ourselves to a leaf so that

@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 # What one exec may return before the rest is cut off.
 EXEC_OUTPUT_LIMIT = 1 << 20
 
+# Why a sandbox is not running, as poll() says it (else "exited (N)").
+GONE = "gone"  # no such sandbox any more: someone removed it
+OUT_OF_MEMORY = "out of memory"  # its own init was killed for lack of memory
+HOST_RESTARTED = "host restarted"  # its host (or engine) went down under it; its disk is kept
+
 
 class BackendUnavailable(Exception):
     """The worker (e.g. the Docker engine) cannot be reached right now."""
@@ -150,8 +155,19 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def poll(self, handle: str) -> str | None:
-        """None while the sandbox runs, else a short reason why not
-        ("gone", "exited", ...). BackendUnavailable if the worker is down."""
+        """None while the sandbox runs, else why not: GONE (removed),
+        OUT_OF_MEMORY (its init was killed for lack of memory),
+        HOST_RESTARTED (its host or engine went down under it: restart()
+        may bring it back), or "exited (N)". BackendUnavailable if the
+        worker is down."""
+
+    @abc.abstractmethod
+    def restart(self, handle: str) -> None:
+        """Start again a sandbox that is not running, on the disk it had: its
+        files and its inner engine's images, volumes and containers are
+        kept; its processes (the shell, running containers) start afresh.
+        Returns once it is started; wait_ready() says when it is ready.
+        SandboxError if it cannot be."""
 
     @abc.abstractmethod
     def destroy(self, handle: str) -> None:

@@ -28,6 +28,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import docker
@@ -38,6 +39,9 @@ from django.conf import settings
 
 from sandboxes.backends.base import (
     EXEC_OUTPUT_LIMIT,
+    GONE,
+    HOST_RESTARTED,
+    OUT_OF_MEMORY,
     AsyncRelayStream,
     Backend,
     BackendUnavailable,
@@ -408,7 +412,11 @@ class DockerBackend(Backend):
         deadline = time.monotonic() + timeout
         seen = b""
         try:
-            for chunk in self.client.api.logs(handle, stream=True, follow=True):
+            # Only this start's lines: a restarted sandbox's log still holds
+            # the ready line of its first start.
+            started = self.client.api.inspect_container(handle)["State"]["StartedAt"]
+            since = int(datetime.fromisoformat(started[:19]).replace(tzinfo=UTC).timestamp())
+            for chunk in self.client.api.logs(handle, stream=True, follow=True, since=since):
                 seen = seen[-32:] + chunk[-4096:]
                 if READY_LINE in seen:
                     return
@@ -427,12 +435,24 @@ class DockerBackend(Backend):
 
     def poll(self, handle: str) -> str | None:
         try:
-            container = self.client.containers.get(handle)
+            state = self.client.api.inspect_container(handle)["State"]
         except docker.errors.NotFound:
-            return "gone"
+            return GONE
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
-        return None if container.status == "running" else container.status
+        if state.get("Running"):
+            return None
+        if state.get("OOMKilled"):
+            return OUT_OF_MEMORY
+        # What the engine records of containers that were running when its
+        # host (or the engine and containerd) went down: 255, and no error.
+        if state.get("ExitCode") == 255 and not state.get("Error"):
+            return HOST_RESTARTED
+        return f"exited ({state.get('ExitCode')})"
+
+    def restart(self, handle: str) -> None:
+        with _exec_errors(handle):
+            self.client.api.start(handle)
 
     def destroy(self, handle: str) -> None:
         try:

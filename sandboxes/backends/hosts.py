@@ -123,6 +123,10 @@ class HostsBackend(Backend):
         engine, name = self._split(handle)
         return engine.poll(name)
 
+    def restart(self, handle: str) -> None:
+        engine, name = self._split(handle)
+        engine.restart(name)
+
     def destroy(self, handle: str) -> None:
         engine, name = self._split(handle)
         engine.destroy(name)

@@ -36,12 +36,9 @@
     }, ms);
   }
 
-  button.addEventListener("click", function () {
+  function catchUp() {
     const player = window.LabdeckPlayer;
     if (button.disabled || !player) return;
-    // Setup scripts may remove containers and images: the learner's own work too.
-    if (!window.confirm("Catch up runs the solutions of the earlier sections in your sandbox, " +
-                        "and may remove containers and images you made. Go on?")) return;
     setRunning(true);
     status.hidden = false;
     status.dataset.state = "starting";
@@ -49,7 +46,16 @@
     text.textContent = "Catching up…";
     player.send({type: "catchup", slide: player.slide() || 1});
     giveUpAfter(FIRST_ANSWER_MS);
+  }
+
+  button.addEventListener("click", function () {
+    // Setup scripts may remove containers and images: the learner's own work too.
+    if (!window.confirm("Catch up runs the solutions of the earlier sections in your sandbox, " +
+                        "and may remove containers and images you made. Go on?")) return;
+    catchUp();
   });
+  // A fresh sandbox the learner chose to bring up to date (room.js): nothing in it to lose.
+  document.addEventListener("labdeck:catchup", catchUp);
 
   document.addEventListener("labdeck:message", function (event) {
     const msg = event.detail;

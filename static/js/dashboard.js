@@ -299,6 +299,10 @@
     const nameButton = el("button", {type: "button", class: "name-button", "data-open-learner": id, "data-learner-name": "",
                                      "aria-controls": "learner-detail", "aria-expanded": "false"}, l.name);
     nameCell.append(dot, presence, nameButton);
+    if (l.sandbox.state === "stopped") {  // it stopped without being asked to: say why at a glance
+      nameCell.appendChild(el("span", {class: "lost-tag", "data-sandbox-stopped": "", title: l.sandbox.reason || ""},
+                              "sandbox stopped"));
+    }
     const slideCell = el("td", {class: "c-slide"}, l.slide === null ? "–" : String(l.slide));
     const agoCell = el("td", {class: "c-ago"});
     const agoTime = timeEl(l.last_progress || "", "");
@@ -836,8 +840,12 @@
       .map(function (k) { return k + " ×" + l.hints[k]; });
     fact(items, "Hints used", hints.length ? hints.join(", ") : "none");
     const expires = parseTime(l.sandbox.expires_at);
-    fact(items, "Sandbox", l.sandbox.state + (expires === null ? "" : ", until " + hoursMinutes(expires) +
-                                              " (" + until(expires - t) + ")"));
+    if (l.sandbox.state === "stopped") {
+      fact(items, "Sandbox", "stopped because " + (l.sandbox.reason || "of an unknown cause"));
+    } else {
+      fact(items, "Sandbox", l.sandbox.state + (expires === null ? "" : ", until " + hoursMinutes(expires) +
+                                                " (" + until(expires - t) + ")"));
+    }
     factsEl.replaceChildren.apply(factsEl, items);
   }
 

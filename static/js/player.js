@@ -15,7 +15,7 @@
   const NARROW = window.matchMedia("(max-width: 899.98px)");
   const CHECK_TIMEOUT_MS = 20000;
   const BACKOFF_MIN_MS = 1000;
-  const BACKOFF_MAX_MS = 30000;
+  const BACKOFF_MAX_MS = 8000;
 
   // ---------------------------------------------------------------- helpers
 
@@ -205,8 +205,15 @@
         return;
       }
       setStatus(state);
-      if (state === "ready") say("", false);
-      else if (state === "closed") say(message || "Disconnected.", false);
+      if (state === "ready") {
+        say("", false);
+        if (ctx.catchUpWhenReady) {  // a new sandbox the learner asked to bring up to date
+          ctx.catchUpWhenReady = false;
+          document.dispatchEvent(new CustomEvent("labdeck:catchup"));
+        }
+      } else if (state === "closed" || state === "reconnecting") {
+        say(message || "Disconnected.", false);
+      }
     }
 
     function mountTerminal(info) {
@@ -228,7 +235,8 @@
     }
 
     // A new sandbox (the instructor reset it, or it was reaped): start over.
-    ctx.restartSandbox = function () {
+    ctx.restartSandbox = function (options) {
+      ctx.catchUpWhenReady = Boolean(options && options.catchUp);
       if (ctx.terminal) ctx.terminal.dispose();
       ctx.terminal = null;
       begin();
@@ -802,7 +810,7 @@
     send: function (msg) { if (current) current.progress.send(msg); },
     slide: function () { return Number((location.hash || "#0").slice(1)) || null; },
     goTo: function (number) { location.hash = "#" + number; },
-    restartSandbox: function () { if (current && current.restartSandbox) current.restartSandbox(); },
+    restartSandbox: function (options) { if (current && current.restartSandbox) current.restartSandbox(options); },
     terminal: function () { return current ? current.terminal : null; },
   };
   const page = document.getElementById("player");

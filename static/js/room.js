@@ -93,18 +93,26 @@
         banner("removed", msg.message || "You were removed from the workshop.", {alert: true});
         break;
       case "lost": {
-        // The sandbox stopped for good (its host stopped answering, say):
-        // say why, and offer a new one in one click.
+        // The sandbox stopped for good (it ran out of memory, its host
+        // stopped answering…): say why, and offer a new one in one click,
+        // brought up to the learner's section where the page can catch up.
         const box = banner("lost", msg.message || "Your sandbox has stopped.", {alert: true});
+        const canCatchUp = Boolean(document.querySelector("[data-catchup-button]"));
         const again = document.createElement("button");
         again.type = "button";
         again.className = "button";
         again.setAttribute("data-new-sandbox", "");
-        again.textContent = "Start a new sandbox";
-        again.addEventListener("click", function () { box.remove(); Player.restartSandbox(); });
+        again.textContent = canCatchUp ? "Start a new sandbox and catch up" : "Start a new sandbox";
+        again.addEventListener("click", function () {
+          box.remove();
+          Player.restartSandbox({catchUp: canCatchUp});
+        });
         box.appendChild(again);
         break;
       }
+      case "revived":
+        banner("lost", msg.message || "Your sandbox is back.", {dismiss: true});
+        break;
       case "watched":
         banner("watched", msg.message || "Your instructor is watching your terminal.");
         break;

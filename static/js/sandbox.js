@@ -21,7 +21,7 @@
     idle: "Not started", starting: "Starting your sandbox…", connecting: "Connecting…",
     ready: "Ready", reconnecting: "Reconnecting…", queued: "Waiting in line",
     unavailable: "Sandbox host unavailable", failed: "Could not start", exited: "Shell ended",
-    closed: "Disconnected",
+    closed: "Disconnected", retrying: "Trying again…",
   };
   const POLL_QUEUED_MS = 1000;
   const POLL_STARTING_MS = 150;
@@ -146,6 +146,7 @@
         later(POLL_STARTING_MS);
       } else {
         onState(info.state, info.message, info);
+        if (info.retrying) later(RETRY_UNREACHABLE_MS);  // an outage of a moment (the database restarting)
       }
     }
 

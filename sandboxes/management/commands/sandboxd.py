@@ -3,7 +3,8 @@
 Removes orphans once at start-up, then loops. Every PENDING_EVERY seconds it
 starts the sandboxes learners asked for (`starting` rows, which the web
 processes only write). Every round (--interval) it reaps sandboxes that are
-marked `stopping` (a reset, an End), expired, idle, dead or stuck, ends the
+marked `stopping` (a reset, an End), expired, idle, dead or stuck (a
+learner's is explained to them), starts again those whose host restarted, ends the
 groups (workshops) whose time is over, and refills the site's pool and every
 group's. Starts and removals run in threads of their own, so that a workshop
 of 60 ending or warming up never keeps a learner waiting for their sandbox.
@@ -20,6 +21,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 
 from sandboxes import lifecycle, pool, tell
 from sandboxes.backends import BackendUnavailable, SandboxError
+from sandboxes.backends.base import HOST_RESTARTED
 from sandboxes.models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -58,13 +60,29 @@ class Keeper:
         self.submit(sandbox, _start)
 
     def stop(self, sandbox: Sandbox, reason: str) -> None:
-        self.submit(sandbox, lifecycle.stop, reason)
+        self.submit(sandbox, _stop, reason)
+
+    def revive(self, sandbox: Sandbox) -> None:
+        self.submit(sandbox, _revive)
 
 
 def _start(sandbox: Sandbox) -> None:
     lifecycle.start(sandbox)
     if sandbox.owner and sandbox.state == Sandbox.ASSIGNED:
         async_to_sync(tell.assigned)(sandbox.owner)
+
+
+def _stop(sandbox: Sandbox, reason: str) -> None:
+    """Stop it; a learner's sandbox that stops without being asked to (a
+    reset or an End mark it `stopping` first) is explained to them."""
+    unasked = sandbox.state == Sandbox.ASSIGNED
+    lifecycle.stop(sandbox, reason)
+    if unasked:
+        tell.note(sandbox, tell.LOST)
+
+
+def _revive(sandbox: Sandbox) -> None:
+    tell.note(sandbox, tell.REVIVED if lifecycle.revive(sandbox) else tell.LOST)
 
 
 class Command(BaseCommand):
@@ -94,9 +112,12 @@ class Command(BaseCommand):
                         if removed:
                             self.stdout.write(f"removed {len(removed)} orphan sandbox(es)")
                     for sandbox in lifecycle.check_hosts():
-                        async_to_sync(tell.lost)(sandbox)
+                        tell.note(sandbox, tell.LOST)
                     for sandbox, reason in lifecycle.due():
-                        keeper.stop(sandbox, reason)
+                        if reason == HOST_RESTARTED:
+                            keeper.revive(sandbox)
+                        else:
+                            keeper.stop(sandbox, reason)
                     pool.end_finished_groups()
                     pool.fill(keeper.start)
             except BackendUnavailable as exc:
