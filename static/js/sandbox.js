@@ -191,6 +191,6 @@
   }
 
   window.LabdeckSandbox = {
-    start: start, resume: resume, label: label, terminalUrl: terminalUrl, LABELS: LABELS,
+    start: start, resume: resume, label: label, terminalUrl: terminalUrl, LABELS: LABELS, csrfToken: csrfToken,
   };
 })();
