@@ -47,6 +47,7 @@ lint:
 
 vendor:
 	deploy/vendor-xterm.sh
+	deploy/vendor-codemirror.sh
 
 clean:
 	rm -rf .venv db.sqlite3 var

@@ -14,13 +14,16 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from labdeck.routing import websocket_urlpatterns as classroom_routes  # noqa: E402
 from lessons.routing import websocket_urlpatterns as lesson_routes  # noqa: E402
+from sandboxes.bodylimit import limit_uploads  # noqa: E402
 from sandboxes.routing import websocket_urlpatterns as sandbox_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # The embedded set-up serves its own static files; behind a real
         # web server set LABDECK_SERVE_STATIC=False.
-        "http": ASGIStaticFilesHandler(django_http) if settings.LABDECK_SERVE_STATIC else django_http,
+        # An upload's body is refused past its cap before Django reads it.
+        "http": limit_uploads(ASGIStaticFilesHandler(django_http) if settings.LABDECK_SERVE_STATIC else django_http,
+                              settings.LABDECK_UPLOAD_LIMIT),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(sandbox_routes + lesson_routes + classroom_routes))),
     }

@@ -33,6 +33,13 @@ def envsize(name: str, default: str) -> str:
     return value
 
 
+def envbytes(name: str, default: str) -> int:
+    """A size in bytes, written as envsize takes it (k, m, g: powers of 1024)."""
+    value = envsize(name, default).lower()
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(value[-1], 1)
+    return int(value.rstrip("kmg")) * scale
+
+
 def envfloat(name: str, default: float) -> float:
     value = os.getenv(name, str(default))
     try:
@@ -219,4 +226,8 @@ LABDECK_STUCK_AFTER = envint("LABDECK_STUCK_AFTER", 10 * 60)
 LABDECK_EXTEND_BY = envint("LABDECK_EXTEND_BY", 30 * 60)
 LABDECK_READY_TIMEOUT = envint("LABDECK_READY_TIMEOUT", 60)
 LABDECK_SERVE_STATIC = envbool("LABDECK_SERVE_STATIC", "True")
+# The learner's own files (sandboxes/files.py): the most an upload (a dropped
+# file, an editor's save) and a download take. The server reads no more.
+LABDECK_UPLOAD_LIMIT = envbytes("LABDECK_UPLOAD_LIMIT", "5m")
+LABDECK_DOWNLOAD_LIMIT = envbytes("LABDECK_DOWNLOAD_LIMIT", "10m")
 LABDECK_COURSE_DIR = os.getenv("LABDECK_COURSE_DIR", str(BASE_DIR / "lessons" / "content"))

@@ -5,6 +5,7 @@ tested; tests/test_hosts.py runs it on three engines over TLS)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 
@@ -119,6 +120,69 @@ def test_files_are_read_by_the_worker_within_their_limit(made):
     assert backend.read_file(handle, "/root/none", 100) is None
 
 
+def sh(backend, handle: str, script: str) -> str:
+    result = backend.exec(handle, ["sh", "-c", script])
+    assert result.exit_code == 0, result.output
+    return result.output.decode()
+
+
+def test_files_are_written_by_the_worker_with_their_content_and_mode(made):
+    backend, handle, _, _ = made
+    backend.write_file(handle, "/root/written.txt", b"first\n")
+    backend.write_file(handle, "/root/script.sh", b"#!/bin/sh\necho ran\n", 0o750)
+    assert sh(backend, handle, "cat /root/written.txt; stat -c '%a %u:%g' /root/written.txt") == "first\n644 0:0\n"
+    assert sh(backend, handle, "stat -c '%a' /root/script.sh; /root/script.sh") == "750\nran\n"
+    backend.write_file(handle, "/root/written.txt", b"second")
+    assert backend.read_file(handle, "/root/written.txt", 100) == b"second"
+    backend.write_file(handle, "/root/new/deeper/file", b"")
+    assert sh(backend, handle, "stat -c '%a %u:%g' /root/new /root/new/deeper /root/new/deeper/file") == \
+        "755 0:0\n755 0:0\n644 0:0\n"
+
+
+def test_a_write_stays_inside_the_sandbox(made):
+    """`..` is taken lexically from "/", and symlinks, among the parents or
+    at the path itself, resolve inside the sandbox's own root or are replaced."""
+    backend, handle, _, _ = made
+    token = f"labdeck-test-escape-{secrets.token_hex(4)}"
+    backend.write_file(handle, f"/root/../../../../{token}", b"dots")
+    sh(backend, handle, "ln -sfn /../../../../../etc /root/out; ln -sfn ../../../../../../../etc /root/up; "
+                        "ln -sf /etc/passwd /root/pw; ln -sf /dev/zero /root/zero")
+    backend.write_file(handle, f"/root/out/{token}", b"out")
+    backend.write_file(handle, f"/root/up/{token}.up", b"up")
+    assert sh(backend, handle, f"cat /{token} /etc/{token} /etc/{token}.up") == "dotsoutup"
+    for place in (f"/{token}", f"/etc/{token}", f"/etc/{token}.up"):
+        assert not os.path.exists(place)  # the worker's own filesystem
+    backend.write_file(handle, "/root/pw", b"not a password file\n")
+    backend.write_file(handle, "/root/zero", b"zero")
+    assert sh(backend, handle, "head -c 11 /etc/passwd; echo; [ -L /root/pw ] || [ -L /root/zero ] || echo files") \
+        == "root:x:0:0:\nfiles\n"
+    assert backend.read_file(handle, "/root/zero", 100) == b"zero"
+
+
+def test_a_write_that_cannot_be_made_is_a_sandbox_error(made):
+    backend, handle, _, _ = made
+    with pytest.raises(SandboxError, match="is a directory"):
+        backend.write_file(handle, "/root", b"x")
+    assert sh(backend, handle, "[ -d /root ] && echo dir") == "dir\n"
+    sh(backend, handle, "printf x > /root/plain")
+    with pytest.raises(SandboxError, match="not a directory"):
+        backend.write_file(handle, "/root/plain/child", b"x")
+    with pytest.raises(ValueError):
+        backend.write_file(handle, "root/relative", b"x")
+    with pytest.raises(ValueError):
+        backend.write_file(handle, "/", b"x")
+
+
+def test_a_write_into_the_worker_s_read_only_image_cache_is_refused(made, settings):
+    backend, handle, _, _ = made
+    if not os.path.isdir(settings.LABDECK_IMAGE_CACHE):
+        pytest.skip("no image cache bound into the sandboxes")
+    name = f"labdeck-test-{secrets.token_hex(4)}"
+    with pytest.raises(SandboxError, match="read-only"):
+        backend.write_file(handle, f"/opt/labdeck/images/{name}", b"x")
+    assert not os.path.exists(os.path.join(settings.LABDECK_IMAGE_CACHE, name))
+
+
 @pytest.mark.parametrize("kind", list(BACKENDS))
 def test_destroy_removes_it_and_may_be_repeated(kind):
     backend = BACKENDS[kind]()
@@ -130,6 +194,8 @@ def test_destroy_removes_it_and_may_be_repeated(kind):
     assert handle not in {m.handle for m in backend.list_managed(host)}
     with pytest.raises(SandboxError):
         backend.exec(handle, ["true"])
+    with pytest.raises(SandboxError):
+        backend.write_file(handle, "/root/x", b"x")
 
 
 @pytest.mark.parametrize("kind", list(BACKENDS))
@@ -151,3 +217,5 @@ def test_a_dead_worker_is_unavailable(kind, settings):
         backend.ping()
     with pytest.raises(BackendUnavailable):
         backend.ping_host(backend.hosts()[0].name)
+    with pytest.raises(BackendUnavailable):
+        backend.write_file(f"{backend.hosts()[0].name}/sb-x".lstrip("/"), "/root/x", b"x")

@@ -200,6 +200,27 @@ class Backend(abc.ABC):
         such regular file."""
 
     @abc.abstractmethod
+    def write_file(self, handle: str, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Make ``path`` a regular file of the sandbox that holds ``data``,
+        with the permission bits ``mode``, owned by the sandbox's root;
+        written by the worker, not by a program of the sandbox (a learner
+        can replace `sh` or `cat`, or fill the process table).
+
+        ``path`` is absolute and taken lexically first ("/root/../etc/x" is
+        "/etc/x"; ValueError if it is relative or names no file). What is at
+        ``path`` is replaced, never followed: a file or a symlink there gives
+        way to a new file, so nothing is written where a symlink pointed; a
+        directory there is refused. Missing parent directories are created
+        (mode 0755, the sandbox root's); symlinks among the parents are
+        resolved inside the sandbox's own root, so a write never leaves the
+        sandbox. The file lands in the sandbox's filesystem as the worker
+        sees it: under a mount made inside the sandbox (the tmpfs on /tmp)
+        it is hidden by that mount. SandboxError, with a message a learner
+        can read, if the sandbox is gone or the file cannot be written
+        there (a directory, a read-only place, a full quota);
+        BackendUnavailable if the worker is down."""
+
+    @abc.abstractmethod
     def list_managed(self, host: str | None = None) -> list[ManagedSandbox]:
         """Every sandbox this backend's instance manages (on that worker, or
         on all), with its labels, so that the reaper can find orphans and

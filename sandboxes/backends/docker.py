@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+import posixpath
 import secrets
 import shlex
 import socket
@@ -92,6 +93,39 @@ def _exec_errors(handle: str) -> Iterator[None]:
         raise SandboxError(f"sandbox {handle}: {exc.explanation}") from exc
     except _UNAVAILABLE as exc:
         raise _unavailable(exc) from exc
+
+
+# What the engine says when a file cannot be written, as a learner reads it.
+_WRITE_REFUSALS = [
+    ("cannot overwrite directory", "{path} is a directory"),
+    ("read-only file system", "{path} is in a read-only place"),
+    ("not a directory", "a parent of {path} is a file, not a directory"),
+    ("no such file or directory", "a parent of {path} leads nowhere (a dangling symlink?)"),
+    ("device or resource busy", "{path} is managed by the sandbox engine and cannot be replaced"),
+    ("quota exceeded", "the sandbox's disk is full: {path} was not written"),
+    ("no space left", "the sandbox's disk is full: {path} was not written"),
+]
+
+
+def archive_member(path: str) -> str:
+    """The tar member name that puts a file at ``path`` when the archive is
+    extracted at the sandbox's "/": the path taken lexically, without its
+    leading slash. ValueError if it is relative or names no file."""
+    if not path.startswith("/") or "\0" in path:
+        raise ValueError(f"not an absolute path: {path!r}")
+    member = posixpath.normpath(path).lstrip("/")
+    if not member:
+        raise ValueError(f"names no file: {path!r}")
+    return member
+
+
+def write_refusal(path: str, explanation: str) -> str:
+    """The engine's refusal of a write, without its internals."""
+    lowered = explanation.lower()
+    for words, message in _WRITE_REFUSALS:
+        if words in lowered:
+            return message.format(path=path)
+    return f"{path} could not be written: {explanation.rpartition(': ')[2] or 'the engine refused it'}"
 
 
 def bridge_name(network: str) -> str:
@@ -640,6 +674,35 @@ class DockerBackend(Backend):
                 return None
             extracted = tar.extractfile(member)
             return extracted.read(wanted) if extracted else None
+
+    def write_file(self, handle: str, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Through the engine's archive API: a tar of one file, made here,
+        extracted by dockerd at the sandbox's "/" (chrooted into its root, so
+        symlinks resolve inside it; ids mapped by its user namespace, so uid
+        0 here is the sandbox's root). noOverwriteDirNonDir keeps a directory
+        from being replaced by the file; the engine makes missing parents."""
+        member = archive_member(path)
+        if not 0 <= mode <= 0o7777:
+            raise ValueError(f"not permission bits: {mode:o}")
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(member)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+        api = self.client.api
+        with _exec_errors(handle):
+            try:
+                response = api._put(api._url("/containers/{0}/archive", handle),
+                                    params={"path": "/", "noOverwriteDirNonDir": "true"}, data=archive.getvalue())
+                api._raise_for_status(response)
+            except docker.errors.NotFound:
+                raise
+            except docker.errors.APIError as exc:
+                explanation = str(exc.explanation or exc)
+                log.info("sandbox %s: writing %s refused: %s", handle, path, explanation)
+                raise SandboxError(write_refusal(path, explanation)) from exc
 
     # -- what runs ------------------------------------------------------------
 

@@ -152,6 +152,10 @@ class HostsBackend(Backend):
         engine, name = self._split(handle)
         return engine.read_file(name, path, limit)
 
+    def write_file(self, handle: str, path: str, data: bytes, mode: int = 0o644) -> None:
+        engine, name = self._split(handle)
+        engine.write_file(name, path, data, mode)
+
     def list_managed(self, host: str | None = None) -> list[ManagedSandbox]:
         found = []
         for name in [host] if host is not None else list(self.engines):

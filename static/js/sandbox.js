@@ -192,6 +192,6 @@
   }
 
   window.LabdeckSandbox = {
-    start: start, resume: resume, label: label, terminalUrl: terminalUrl, LABELS: LABELS,
+    start: start, resume: resume, label: label, terminalUrl: terminalUrl, LABELS: LABELS, csrfToken: csrfToken,
   };
 })();
