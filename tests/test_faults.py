@@ -265,13 +265,15 @@ def test_a_redis_restart_loses_nothing_and_the_page_catches_up_by_itself(product
     page.wait_for_selector('[data-exercise="hello-world"][data-status="passed"]', timeout=20_000)
     # The checker's group is joined again: a Check gets its answer.
     figlet = page.locator('[data-exercise="figlet-inside"]')
-    figlet.scroll_into_view_if_needed()
     page.evaluate("""() => { const n = document.querySelector('[data-exercise="figlet-inside"]')
                      .closest('[data-slide]').dataset.slide; location.hash = '#' + n; }""")
+    figlet.wait_for(state="visible")
     figlet.locator("[data-check]").click()
     page.wait_for_selector('[data-exercise="figlet-inside"][data-status="failed"]', timeout=20_000)
     # The terminal never left.
-    page.keyboard.type("echo after-$((40+2))\n")
+    page.locator("[data-terminal]").click()
+    page.keyboard.type("echo after-$((40+2))")
+    page.keyboard.press("Enter")
     wait_for_terminal_line(page, r"^after-42\s*$")
     assert progress_rows(production) >= rows + 1
 
@@ -287,6 +289,9 @@ def test_a_postgres_restart_says_try_again_and_recovers_without_a_restart(produc
     assert info["state"] == "ready", info
     term = learner.terminal(info)
     term.read_until("# ")
+    page = learner.progress_socket()  # the page says which course the checker follows
+    page.recv(timeout=10)
+    page.close()
     pids = {name: pid for name, (state, pid) in production.status().items()}
     rows = progress_rows(production)
 

@@ -184,6 +184,7 @@ def test_a_host_that_disappears_gives_its_sandboxes_up_and_its_learners_start_el
 
     message = run_async(told())
     assert message["kind"] == "lost"
-    assert message["message"] == "Your sandbox stopped because its sandbox host stopped answering. Your progress is kept."
+    assert message["message"] == ("Your sandbox stopped because its sandbox host stopped answering. "
+                                  "Your progress is kept.")
     again = pool.reserve("eve")
     assert again is not None and again.host in ("h1", "h2"), "a new sandbox, elsewhere"
