@@ -47,7 +47,8 @@ def envorigins(name: str, default: list[str]) -> list[str]:
 def site_origins(hosts: list[str], port: int) -> list[str]:
     """http://HOST:PORT for each exact name of ALLOWED_HOSTS (not wildcards)."""
     suffix = "" if port == 80 else f":{port}"
-    return [f"http://{f'[{h}]' if ':' in h else h}{suffix}" for h in hosts if h and h != "*" and not h.startswith(".")]
+    exact = [f"http://{f'[{h}]' if ':' in h else h}{suffix}" for h in hosts if h and h != "*" and not h.startswith(".")]
+    return list(dict.fromkeys(exact))
 
 
 def envfloat(name: str, default: float) -> float:
@@ -250,12 +251,15 @@ LABDECK_COURSE_DIR = os.getenv("LABDECK_COURSE_DIR", str(BASE_DIR / "lessons" / 
 # Previews: the ports a learner's containers publish, opened in the browser
 # through Labdeck's proxy (previews/), each on an origin of its own,
 # http(s)://PORT-SANDBOX.LABDECK_PREVIEW_HOST/. "" turns them off. By default
-# they are on only where the site itself is reached on loopback names
-# (`make run`), on localhost and the site's port, which browsers resolve
-# themselves (*.localhost is loopback); a real host needs a wildcard DNS name.
+# they are on only under `make run` with the site on loopback names: on
+# localhost and the site's port, which browsers resolve themselves
+# (*.localhost is loopback). A real host needs a wildcard DNS name; the
+# production layout serves previews only when this is set (its nginx then
+# passes the preview host names on).
 _loopback = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LABDECK_PREVIEW_HOST = os.getenv(
-    "LABDECK_PREVIEW_HOST", f"localhost:{LABDECK_SITE_PORT}" if set(ALLOWED_HOSTS) <= _loopback else "").lower()
+    "LABDECK_PREVIEW_HOST",
+    f"localhost:{LABDECK_SITE_PORT}" if not _listen and set(ALLOWED_HOSTS) <= _loopback else "").lower()
 # Proxied connections (HTTP exchanges and websockets) one sandbox may hold at
 # once in one web process, the bytes per second they share, and what each may
 # carry (bytes both ways, seconds).

@@ -294,3 +294,14 @@ def test_what_the_inner_engine_says_is_cut_to_size():
     assert published({"message": "not a list"}) == []
     many = [{"Ports": [{"IP": "0.0.0.0", "PublicPort": p, "Type": "tcp"}]} for p in range(1000, 1100)]
     assert len(published(many)) == MAX_PORTS
+
+
+def test_the_sites_cookies_must_stay_host_only(settings):
+    from previews.checks import site_cookies_host_only
+
+    settings.LABDECK_PREVIEW_HOST = "preview.example.org"
+    assert site_cookies_host_only(None) == []
+    settings.SESSION_COOKIE_DOMAIN = ".example.org"
+    assert [e.id for e in site_cookies_host_only(None)] == ["previews.E001"]
+    settings.LABDECK_PREVIEW_HOST = ""
+    assert site_cookies_host_only(None) == []
