@@ -125,10 +125,12 @@ def cookie_values(headers: list[tuple[bytes, bytes]], name: str) -> list[str]:
     return found
 
 
-def without_cookie(value: bytes, name: str) -> bytes:
-    """A Cookie header less the preview's own cookie, for the learner's app."""
+def without_cookie(value: bytes) -> bytes:
+    """A Cookie header less the preview's own cookie (either name), for the
+    learner's app."""
+    names = {cookie_name(False), cookie_name(True)}
     pairs = [p.strip() for p in value.decode("latin-1").split(";")]
-    return "; ".join(p for p in pairs if p and p.partition("=")[0] != name).encode("latin-1")
+    return "; ".join(p for p in pairs if p and p.partition("=")[0] not in names).encode("latin-1")
 
 
 def _grants(preview: Preview, values: list[str]) -> list[dict]:

@@ -160,11 +160,11 @@ async def _answer(conn: h11.Connection, reply: Reply, relay: AsyncRelayStream, b
             data = await asyncio.wait_for(relay.recv(CHUNK), IDLE)
             if not data and not reply.started:
                 return await reply.fail(502, "Nothing answers on this port in the sandbox (or it hung up).")
+            await budget.spend(len(data))  # all of it, heads and 1xx answers too
             conn.receive_data(data)
         elif isinstance(event, h11.Response):
             await reply.start(event.status_code, response_headers(event.headers, cookie_names))
         elif isinstance(event, h11.Data):
-            await budget.spend(len(event.data))
             await reply.body(bytes(event.data))  # h11 may hand a bytearray, Twisted writes bytes only
         elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             return await reply.end()

@@ -65,9 +65,6 @@ async def serve(scope: dict, receive: Receive, send: Send, preview: hosts.Previe
     if handle is None:
         return await _refuse(scope, receive, send, preview)
 
-    def cookie(value: bytes) -> bytes:
-        return access.without_cookie(value, name)
-
     async def revoked() -> None:
         while True:
             await asyncio.sleep(RECHECK)
@@ -75,8 +72,8 @@ async def serve(scope: dict, receive: Receive, send: Send, preview: hosts.Previe
                 return
 
     if scope["type"] == "http":
-        return await _http(scope, receive, Reply(send), preview, handle, cookie, revoked)
-    return await _websocket(scope, receive, send, preview, handle, cookie, revoked, secure)
+        return await _http(scope, receive, Reply(send), preview, handle, access.without_cookie, revoked)
+    return await _websocket(scope, receive, send, preview, handle, access.without_cookie, revoked, secure)
 
 
 async def _door(scope: dict, reply: Reply, preview: hosts.Preview, secure: bool) -> None:

@@ -60,6 +60,7 @@ class AppSocket:
         await self.flush()
         while True:
             data = await asyncio.wait_for(self.relay.recv(CHUNK), IDLE)
+            await self.budget.spend(len(data))
             if data:
                 self.protocol.receive_data(data)
             else:
