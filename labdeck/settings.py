@@ -40,6 +40,24 @@ def envbytes(name: str, default: str) -> int:
     return int(value.rstrip("kmg")) * scale
 
 
+def envorigins(name: str, default: list[str]) -> list[str]:
+    """Origins exactly as a browser sends them: scheme://host[:port], no
+    path, no wildcard (the websocket check compares all three parts)."""
+    value = os.getenv(name)
+    origins = [o.strip() for o in value.split(",") if o.strip()] if value is not None else default
+    for origin in origins:
+        if not re.fullmatch(r"https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)(:[0-9]{1,5})?", origin):
+            raise ValueError(f"{name}: {origin!r} is not an origin such as https://labdeck.example.org")
+    return origins
+
+
+def site_origins(hosts: list[str], port: int) -> list[str]:
+    """http://HOST:PORT for each exact name of ALLOWED_HOSTS (not wildcards)."""
+    suffix = "" if port == 80 else f":{port}"
+    exact = [f"http://{f'[{h}]' if ':' in h else h}{suffix}" for h in hosts if h and h != "*" and not h.startswith(".")]
+    return list(dict.fromkeys(exact))
+
+
 def envfloat(name: str, default: float) -> float:
     value = os.getenv(name, str(default))
     try:
@@ -52,6 +70,13 @@ SECRET_KEY = os.getenv("SECRET_KEY", "labdeck-development-key-change-me")
 DEBUG = envbool("DEBUG", "False")
 ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# The port browsers reach the site on: nginx's in the production layout
+# (LABDECK_LISTEN, "80" or "127.0.0.1:8080"), else daphne's under `make run`.
+_listen = os.getenv("LABDECK_LISTEN", "")
+LABDECK_SITE_PORT = int(_listen.rpartition(":")[2]) if _listen else envint("LABDECK_PORT", 8000)
+# Websockets are accepted from these origins only: scheme, host and port, so
+# that a page on another port of the same host (a preview, say) is not the site.
+LABDECK_ORIGINS = envorigins("LABDECK_ORIGINS", site_origins(ALLOWED_HOSTS, LABDECK_SITE_PORT))
 
 INSTALLED_APPS = [
     "daphne",
@@ -65,6 +90,7 @@ INSTALLED_APPS = [
     "labdeck",
     "sandboxes",
     "lessons",
+    "previews",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +123,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "previews.context.previews",
             ]
         },
     }
@@ -231,3 +258,23 @@ LABDECK_SERVE_STATIC = envbool("LABDECK_SERVE_STATIC", "True")
 LABDECK_UPLOAD_LIMIT = envbytes("LABDECK_UPLOAD_LIMIT", "5m")
 LABDECK_DOWNLOAD_LIMIT = envbytes("LABDECK_DOWNLOAD_LIMIT", "10m")
 LABDECK_COURSE_DIR = os.getenv("LABDECK_COURSE_DIR", str(BASE_DIR / "lessons" / "content"))
+
+# Previews: the ports a learner's containers publish, opened in the browser
+# through Labdeck's proxy (previews/), each on an origin of its own,
+# http(s)://PORT-SANDBOX.LABDECK_PREVIEW_HOST/. "" turns them off. By default
+# they are on only under `make run` with the site on loopback names: on
+# localhost and the site's port, which browsers resolve themselves
+# (*.localhost is loopback). A real host needs a wildcard DNS name; the
+# production layout serves previews only when this is set (its nginx then
+# passes the preview host names on).
+_loopback = {"127.0.0.1", "localhost", "::1", "[::1]"}
+LABDECK_PREVIEW_HOST = os.getenv(
+    "LABDECK_PREVIEW_HOST",
+    f"localhost:{LABDECK_SITE_PORT}" if not _listen and set(ALLOWED_HOSTS) <= _loopback else "").lower()
+# Proxied connections (HTTP exchanges and websockets) one sandbox may hold at
+# once in one web process, the bytes per second they share, and what each may
+# carry (bytes both ways, seconds).
+LABDECK_PREVIEW_CONNECTIONS = envint("LABDECK_PREVIEW_CONNECTIONS", 8)
+LABDECK_PREVIEW_RATE = envint("LABDECK_PREVIEW_RATE", 4 << 20)
+LABDECK_PREVIEW_BYTES = envint("LABDECK_PREVIEW_BYTES", 16 << 20)
+LABDECK_PREVIEW_SECONDS = envint("LABDECK_PREVIEW_SECONDS", 3600)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/logout/", accounts.log_out, name="logout"),
     path("", include("sandboxes.urls")),
     path("", include("lessons.urls")),
+    path("", include("previews.urls")),
     path("admin/", admin.site.urls),
 ]
 

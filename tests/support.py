@@ -59,6 +59,9 @@ class LiveServer:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "LABDECK_SQLITE_PATH": f"{self.dir}/db.sqlite3",
             "LABDECK_NAME_PREFIX": self.prefix,
+            # The port the site is served on, as `make run` tells it: the
+            # websocket origins and the preview host follow from it.
+            "LABDECK_PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -56,6 +56,39 @@ forwarded='proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Port "";'
+# Previews (previews/), when LABDECK_PREVIEW_HOST is set: every path of
+# PORT-SANDBOX.LABDECK_PREVIEW_HOST goes to the web processes (none of the
+# site's /static/ there), websockets included, answers passed on as they come.
+previews=""
+preview_name=${LABDECK_PREVIEW_HOST:-}
+preview_name=${preview_name%%:*}
+if [ -n "$preview_name" ]; then
+  previews=$(cat <<CONF
+
+    map \$http_upgrade \$preview_connection {
+        default upgrade;
+        "" "";
+    }
+
+    server {
+        listen $LABDECK_LISTEN;
+        server_name "~^[0-9]+-[0-9a-f]{32}\\.${preview_name//./\\.}\$";
+
+        proxy_http_version 1.1;
+        proxy_buffering off;
+
+        location / {
+            proxy_pass http://labdeck;
+            $forwarded
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \$preview_connection;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }
+    }
+CONF
+)
+fi
 servers=""
 for ((i = 0; i < N; i++)); do
   servers+="        server 127.0.0.1:$((FIRST + i)) max_fails=0;"$'\n'
@@ -128,6 +161,7 @@ $servers        keepalive 32;
             proxy_set_header Connection "";
         }
     }
+$previews
 }
 CONF
 

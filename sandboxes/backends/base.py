@@ -84,7 +84,8 @@ class RelayStream(abc.ABC):
     """A plain byte pipe to a program in the sandbox, without a TTY: what
     is written reaches its stdin unchanged, what it prints on stdout comes
     back unchanged (stderr is dropped). Used to reach the sandbox's own
-    Docker engine through a relay such as socat."""
+    Docker engine through a relay such as socat, and a port of the sandbox
+    for a preview (socat to 127.0.0.1:PORT): one pipe per connection."""
 
     @abc.abstractmethod
     def send(self, data: bytes) -> None:
@@ -187,7 +188,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def open_relay_async(self, handle: str, argv: list[str]) -> AsyncRelayStream:
-        """open_relay() for asyncio code (e.g. following the inner engine's events)."""
+        """open_relay() for asyncio code (e.g. following the inner engine's
+        events, a preview's proxied connection)."""
 
     @abc.abstractmethod
     async def open_terminal(self, handle: str, cols: int, rows: int, argv: list[str] | None = None) -> TerminalStream:

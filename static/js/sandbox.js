@@ -8,7 +8,9 @@
 // onState(state, message, info) reports "starting", "queued" (info.position),
 // "unavailable" or "failed"; info.retrying is true when the flow retries by
 // itself. onReady(info) gets the sandbox (info.terminal_url). Both calls
-// return {stop()}, which ends the polling.
+// return {stop()}, which ends the polling. A ready sandbox is also announced
+// as a "labdeck:sandbox" event on document (detail: info), for the scripts
+// beside the terminal (previews.js).
 //
 // Once a sandbox is ready, its idle clock is followed too: shortly before the
 // reaper would stop an idle sandbox (warn_before seconds ahead of
@@ -137,6 +139,7 @@
       if (stopped) return;
       if (info.state === "ready" || info.state === "assigned") {
         onReady(info);
+        document.dispatchEvent(new CustomEvent("labdeck:sandbox", {detail: info}));
         watchIdle();
       } else if (info.state === "queued") {
         onState("queued", info.message, info);
