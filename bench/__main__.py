@@ -14,7 +14,8 @@ import traceback
 import bench  # noqa: F401  (pins the bench's prefix and network before Django loads)
 from bench.common import RESULTS, Options, Row, as_dict, cleanup, load, machine, render
 
-BENCHMARKS = ["time_to_shell", "echo", "throughput", "memory", "noisy", "capacity", "checker", "classroom", "many"]
+BENCHMARKS = ["time_to_shell", "echo", "throughput", "memory", "noisy", "capacity", "checker", "classroom", "many",
+              "faults"]
 ALIASES = {"tts": "time_to_shell", "shell": "time_to_shell", "mem": "memory"}
 
 

@@ -155,8 +155,8 @@ def _size(docker_size: str) -> str:
 
 def _duration(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
-    if minutes >= 120 and minutes % 60 == 0:
-        return f"{minutes // 60} hours"
+    if minutes >= 60 and minutes % 60 == 0:
+        return f"{minutes // 60} hours" if minutes > 60 else "1 hour"
     return f"{minutes} minutes" if minutes != 1 else "1 minute"
 
 

@@ -109,7 +109,7 @@ def test_it_reaps_orphans_and_expired_sandboxes(settings, backend):
     assert lifecycle.reap_orphans() == [orphan]
     assert lifecycle.reap() == [idle.name]
     idle.refresh_from_db()
-    assert (idle.state, idle.reason) == (Sandbox.GONE, "idle")
+    assert (idle.state, idle.reason) == (Sandbox.GONE, "it was idle for 1 hour")
     left = names_on_engine()
     assert orphan not in left and idle.name not in left
 
@@ -119,4 +119,4 @@ def test_it_marks_a_sandbox_that_died_on_the_worker(backend):
     engine().containers.get(sandbox.handle).kill()
     assert lifecycle.reap() == [sandbox.name]
     sandbox.refresh_from_db()
-    assert sandbox.reason == "stopped on the worker"
+    assert sandbox.reason == "it was stopped on its host (exited (137))"
