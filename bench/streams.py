@@ -16,6 +16,7 @@ overhead in microsecond measurements, hence this asyncio twin.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import socket
@@ -152,6 +153,8 @@ class TerminadoTerm(Term):
     async def open(cls, handle: str, cols: int = 80, rows: int = 24) -> TerminadoTerm:
         # The shell DirectTerm gets (DockerBackend.open_terminal: `bash -l`,
         # TERM=xterm-256color), through the docker CLI on terminado's pty.
+        if importlib.util.find_spec("terminado") is None:
+            raise RuntimeError("terminado is not installed: .venv/bin/pip install -r requirements-bench.txt")
         command = ["docker", "exec", "-it", "-e", "TERM=xterm-256color", handle, "bash", "-l"]
         env = {**os.environ, "DOCKER_HOST": backend().base_url}
         # The listening socket is made here, so the port is known and taken before terminado starts.
