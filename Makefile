@@ -22,7 +22,7 @@ production: production-setup
 production-stop:
 	deploy/production/stop.sh
 
-bench: test-setup
+bench: test-setup .venv/.bench-installed
 	$(PY) -m bench
 
 setup: .venv/.installed
@@ -40,6 +40,10 @@ test-setup: .venv/.installed
 .venv/.installed: requirements.txt
 	python3 -m venv .venv
 	.venv/bin/pip install -q -r requirements.txt
+	touch $@
+
+.venv/.bench-installed: requirements-bench.txt .venv/.installed
+	.venv/bin/pip install -q -r requirements-bench.txt
 	touch $@
 
 lint:

@@ -1,10 +1,13 @@
-"""Two terminals with one interface, for measuring the same thing both ways:
+"""Three terminals with one interface, for measuring the same thing each way:
 
 - LabdeckTerm: Labdeck's websocket, as thin as an asyncio client can be
   (no compression, no per-frame work beyond the type byte; output is
   acknowledged in 16 KB steps like xterm.js's flow-control guide does).
 - DirectTerm: the backend's own exec stream to the same sandbox, opened
   in-process with the server's settings: the baseline without Labdeck.
+- TerminadoTerm: terminado, Jupyter's terminal server (bench/terminado.py,
+  a process of its own), serving `docker exec -it` of the direct stream's
+  shell into the same sandbox: the alternative, over its JSON protocol.
 
 tests.support.TerminalClient is the sync client the tests use; its reads
 cross a thread (websockets' sync reader) which would be counted as server
@@ -13,12 +16,19 @@ overhead in microsecond measurements, hence this asyncio twin.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
 import time
 
 from websockets.asyncio.client import connect
 
 from bench.common import PROMPT_DONE, PROMPT_END, backend
 from sandboxes import protocol
+from tests.support import ROOT
 
 ACK_EVERY = 16 * 1024
 
@@ -131,3 +141,60 @@ class DirectTerm(Term):
 
     async def close(self) -> None:
         await self.stream.close()
+
+
+class TerminadoTerm(Term):
+    name = "terminado"
+
+    def __init__(self, ws, proc: subprocess.Popen):
+        self.ws, self.proc = ws, proc
+
+    @classmethod
+    async def open(cls, handle: str, cols: int = 80, rows: int = 24) -> TerminadoTerm:
+        # The shell DirectTerm gets (DockerBackend.open_terminal: `bash -l`,
+        # TERM=xterm-256color), through the docker CLI on terminado's pty.
+        if importlib.util.find_spec("terminado") is None:
+            raise RuntimeError("terminado is not installed: .venv/bin/pip install -r requirements-bench.txt")
+        command = ["docker", "exec", "-it", "-e", "TERM=xterm-256color", handle, "bash", "-l"]
+        env = {**os.environ, "DOCKER_HOST": backend().base_url}
+        # The listening socket is made here, so the port is known and taken before terminado starts.
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(16)
+            port = listener.getsockname()[1]
+            proc = subprocess.Popen([sys.executable, "-m", "bench.terminado", str(listener.fileno()), *command],
+                                    cwd=ROOT, env=env, pass_fds=[listener.fileno()])
+        try:
+            ws = await connect(f"ws://127.0.0.1:{port}/websocket", compression=None, proxy=None,
+                               max_size=None, ping_interval=None, open_timeout=30)
+            await ws.send(json.dumps(["set_size", rows, cols]))
+        except BaseException:
+            proc.terminate()
+            proc.wait(10)
+            raise
+        return cls(ws, proc)
+
+    async def write(self, data: bytes) -> None:
+        await self.ws.send(json.dumps(["stdin", data.decode()]))
+
+    async def read(self) -> bytes:
+        while True:
+            try:
+                message = json.loads(await self.ws.recv())
+            except Exception:  # closed
+                return b""
+            if message[0] == "stdout":
+                return message[1].encode()
+            if message[0] == "disconnect":
+                return b""
+
+    async def close(self) -> None:
+        try:
+            await self.ws.close()
+        finally:
+            self.proc.terminate()
+            try:
+                await asyncio.to_thread(self.proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
