@@ -86,15 +86,11 @@ class EngineWatch:
         if not cid or PROBE_LABEL in attributes:
             return  # the probe's own scratch containers prove nothing
         try:
-            if action == "create":
-                inspected = await api.call("GET", f"/containers/{cid}/json", missing_ok=True)
-                if isinstance(inspected, dict):
-                    self.seen[cid] = inspected
-                    attached = (inspected.get("Config") or {}).get("AttachStdout")
-                    if attached and len(self.captures) < MAX_CAPTURES:
-                        # Its output, which `docker run --rm` leaves nowhere to read later.
-                        self.captures[cid] = asyncio.create_task(self._capture(cid, inspected))
-            elif action == "start" and cid in self.seen:
+            if action == "create" or (action in ("kill", "die") and cid not in self.seen):
+                # A container that was there before the watch began is
+                # learned of when it is stopped (kill comes before die).
+                await self._learn(api, cid)
+            if action == "start" and cid in self.seen:
                 self.seen[cid].setdefault("State", {}).update(Running=True, Status="running",
                                                                StartedAt=_stamp(event.get("timeNano", 0)))
             elif action == "die":
@@ -107,6 +103,17 @@ class EngineWatch:
                 self._destroyed(cid)
         except (InnerEngineError, TimeoutError) as exc:
             log.debug("engine watch of %s: %s %s: %s", self.handle, action, cid[:12], exc)
+
+    async def _learn(self, api: AsyncInnerEngine, cid: str) -> None:
+        inspected = await api.call("GET", f"/containers/{cid}/json", missing_ok=True)
+        if not isinstance(inspected, dict):
+            return
+        self.seen[cid] = inspected
+        attached = (inspected.get("Config") or {}).get("AttachStdout")
+        removed = (inspected.get("HostConfig") or {}).get("AutoRemove")
+        if (attached or removed) and len(self.captures) < MAX_CAPTURES:
+            # Its output, which `docker run --rm` (attached or -d) leaves nowhere to read later.
+            self.captures[cid] = asyncio.create_task(self._capture(cid, inspected))
 
     def _open_spare(self) -> None:
         self.next_spare = AsyncInnerEngine(self.handle, timeout=CAPTURE_FOR)

@@ -21,7 +21,7 @@ from functools import cached_property
 
 from sandboxes.backends import get_backend
 from sandboxes.dockerstream import join
-from sandboxes.inner import InnerEngine, InnerEngineError
+from sandboxes.inner import InnerEngine, InnerEngineError, InnerEngineRefused
 
 HISTORY = "/root/.bash_history"
 # Marks the containers a round makes for itself (running an image, looking
@@ -39,6 +39,10 @@ RUN_TIMEOUT = 20
 
 class ProbeError(Exception):
     """The sandbox did not answer the probe."""
+
+
+class ProbeRefused(ProbeError):
+    """The sandbox's engine answered the probe with an error status."""
 
 
 class Probe:
@@ -68,6 +72,8 @@ class Probe:
             self._engine = InnerEngine(self.handle)
         try:
             return getattr(self._engine, what)(*args, **kwargs)
+        except InnerEngineRefused as exc:
+            raise ProbeRefused(str(exc)) from exc
         except InnerEngineError as exc:
             raise ProbeError(str(exc)) from exc
 
@@ -182,7 +188,10 @@ class Probe:
             if cid is None:
                 return ""
             try:
-                self.api("POST", f"/containers/{cid}/start")
+                try:
+                    self.api("POST", f"/containers/{cid}/start")
+                except ProbeRefused:
+                    return ""  # its command is not in the image, say: it prints nothing
                 self.api("POST", f"/containers/{cid}/wait", timeout=RUN_TIMEOUT)
                 return container_logs(self, cid, False)
             finally:

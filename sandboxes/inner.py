@@ -33,6 +33,15 @@ class InnerEngineError(Exception):
     """The sandbox's engine did not answer, or not within bounds."""
 
 
+class InnerEngineRefused(InnerEngineError):
+    """The sandbox's engine answered, with an error status (a container that
+    cannot start, say): an answer about the learner's work, not a fault."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class _Call:
     """One request and its answer on an h11 connection, without I/O: `out`
     is what to send; feed() what arrives until it returns True."""
@@ -88,7 +97,8 @@ def _decode(call: _Call, method: str, path: str, missing_ok: bool, raw: bool) ->
     if call.status == 404 and missing_ok:
         return None
     if call.status >= 400:
-        raise InnerEngineError(f"{method} {path}: {call.status} {bytes(call.body[:200]).decode(errors='replace')}")
+        raise InnerEngineRefused(f"{method} {path}: {call.status} {bytes(call.body[:200]).decode(errors='replace')}",
+                                 call.status)
     if raw or "json" not in call.headers.get("content-type", ""):
         return bytes(call.body)
     if not call.body:
