@@ -192,7 +192,7 @@ def backend():
 class BenchServer(LiveServer):
     """tests.support.LiveServer with the bench's prefix, and a look into its database."""
 
-    def __init__(self, keeper: bool = False, **env: str):
+    def __init__(self, keeper: bool = True, **env: str):
         super().__init__(keeper=keeper, LABDECK_NAME_PREFIX=PREFIX, LABDECK_SANDBOX_NETWORK=NETWORK,
                          LOG_LEVEL="WARNING", **env)
 
@@ -226,7 +226,7 @@ class BenchServer(LiveServer):
 
 
 @contextlib.contextmanager
-def server(keeper: bool = False, **env: str) -> Iterator[BenchServer]:
+def server(keeper: bool = True, **env: str) -> Iterator[BenchServer]:
     live = BenchServer(keeper=keeper, **env)
     try:
         yield live

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bench.common import Options, Result, Row, median, ready_learner, server
+from bench.common import PROMPT_END, Options, Result, Row, median, ready_learner, server
 from bench.streams import DirectTerm, LabdeckTerm, Term, TerminadoTerm
 
 TARGET_RATIO = 0.90  # of direct (issue 13)
@@ -41,7 +41,9 @@ async def flood(term: Term, size: int, tag: int) -> dict:
                 break
             tail = window[-keep:]
         elapsed = time.perf_counter() - t0
-        await term.prompt(already=after)
+        # The prompt itself: tmux redraws the screen after a flood rather than
+        # replaying it, so the prompt's done mark may not come through.
+        await term.read_until(PROMPT_END, timeout=60, already=after)
     return {"bytes": total, "seconds": elapsed, "mb_s": size / elapsed / 1e6, "reads": reads}
 
 

@@ -78,8 +78,13 @@ ip link set "$DEFAULT_BRIDGE" up
 # Host-wide limits sized for hundreds of sandboxes. Every sandbox has the
 # same host uid, so per-user limits (inotify) count all of them together;
 # PIDs are host-wide, so 32 fork bombs at 1024 would exhaust the default.
+# The kernel keys too: runc gives every sandbox and every exec into one a
+# session keyring owned by that uid, and 200 keys (the default for a
+# non-root uid) run out at about 20 sandboxes ("unable to create session key:
+# disk quota exceeded"). Learners cannot make keys themselves (seccomp).
 sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576 kernel.pid_max=4194304 \
-  kernel.threads-max=4194304 2>/dev/null || say "warning: could not raise the host's inotify and PID limits"
+  kernel.threads-max=4194304 kernel.keys.maxkeys=100000 kernel.keys.maxbytes=10000000 2>/dev/null \
+  || say "warning: could not raise the host's inotify, PID and key limits"
 
 # The parent of every sandbox's cgroup: together they leave the host room.
 mem_total=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 1024 ))
