@@ -20,6 +20,7 @@ import secrets
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 
 from bench.common import Options, Result, Row, fmt_s, percentile
 from bench.streams import LabdeckTerm
@@ -93,12 +94,40 @@ def fault_rows(name: str, results: list[tuple[float, bool]], rows_lost: int, she
     return rows
 
 
-async def measure(room: list[Seat], fault, reconnect: bool) -> list[tuple[float, bool]]:
+async def measure(room: list[Seat], fault) -> list[tuple[float, bool]]:
     """Run the fault (blocking, in a thread: it returns once the part is back)
     and time every learner's way back."""
     await asyncio.to_thread(fault)
     since = time.monotonic()
-    return list(await asyncio.gather(*(seat.back(since, reconnect) for seat in room)))
+    return list(await asyncio.gather(*(seat.back(since, reconnect=False) for seat in room)))
+
+
+Fault = tuple[str, Callable[[], None], bool]  # its name, the blocking action, whether shells must survive it
+
+
+def through_faults(room: list[Seat], progress_rows: Callable[[], int], faults: list[Fault]) -> tuple[list[Row], dict]:
+    """Open every seat, let the checker write progress, then run each fault in turn."""
+
+    async def go() -> dict:
+        await asyncio.gather(*(seat.open() for seat in room))
+        # The pages: their progress sockets say which course, so that the checker writes rows.
+        pages = [seat.learner.progress_socket() for seat in room]
+        await asyncio.sleep(5)
+        for page in pages:
+            page.close()
+        out = {"rows_before": progress_rows()}
+        for name, action, _ in faults:
+            out[name] = {"back": await measure(room, action), "rows_after": progress_rows()}
+        for seat in room:
+            await seat.close()
+        return out
+
+    out = asyncio.run(go())
+    rows = []
+    for name, _, shells_target in faults:
+        lost = max(0, out["rows_before"] - out[name]["rows_after"])
+        rows += fault_rows(name, out[name]["back"], lost, shells_target)
+    return rows, out
 
 
 # -- the engine (embedded layout) ---------------------------------------------------
@@ -117,46 +146,24 @@ def engine_faults(count: int) -> tuple[list[Row], dict]:
             with sqlite3.connect(f"{server.dir}/db.sqlite3", timeout=20) as db:
                 return db.execute("SELECT count(*) FROM lessons_progress").fetchone()[0]
 
-        room = seats(server, count)
+        def restart() -> None:
+            engine.stop()
+            time.sleep(4)
+            engine.start()
 
-        async def go() -> dict:
-            await asyncio.gather(*(seat.open() for seat in room))
-            # The pages: their progress sockets say which course, so that the checker writes rows.
-            pages = [seat.learner.progress_socket() for seat in room]
-            await asyncio.sleep(5)
-            for page in pages:
-                page.close()
-            out = {"rows_before": progress_rows()}
+        def reboot() -> None:
+            engine.crash()
+            time.sleep(1)
+            engine.start()
 
-            def restart() -> None:
-                engine.stop()
-                time.sleep(4)
-                engine.start()
-
-            out["restart"] = await measure(room, restart, reconnect=False)
-            out["rows_after_restart"] = progress_rows()
-
-            def reboot() -> None:
-                engine.crash()
-                time.sleep(1)
-                engine.start()
-
-            out["reboot"] = await measure(room, reboot, reconnect=False)
-            out["rows_after_reboot"] = progress_rows()
-            for seat in room:
-                await seat.close()
-            return out
-
-        out = asyncio.run(go())
+        return through_faults(seats(server, count), progress_rows, [
+            ("Sandbox engine restarted (SIGTERM, 4 s down)", restart, True),
+            ("Host rebooted (every engine process killed at once)", reboot, False),
+        ])
     finally:
         if server is not None:
             server.stop()
         engine.close()
-    rows = fault_rows("Sandbox engine restarted (SIGTERM, 4 s down)", out["restart"],
-                      max(0, out["rows_before"] - out["rows_after_restart"]), True)
-    rows += fault_rows("Host rebooted (every engine process killed at once)", out["reboot"],
-                       max(0, out["rows_before"] - out["rows_after_reboot"]), False)
-    return rows, out
 
 
 # -- Redis, PostgreSQL, a web process (production layout) ------------------------------
@@ -168,51 +175,23 @@ def layout_faults(count: int) -> tuple[list[Row], dict]:
         def progress_rows() -> int:
             return int(layout.psql("SELECT count(*) FROM lessons_progress"))
 
-        room = seats(layout, count)
+        def redis() -> None:
+            layout.ctl("stop", "redis")
+            time.sleep(4)
+            layout.ctl("start", "redis")
 
-        async def go() -> dict:
-            await asyncio.gather(*(seat.open() for seat in room))
-            pages = [seat.learner.progress_socket() for seat in room]
-            await asyncio.sleep(5)
-            for page in pages:
-                page.close()
-            out = {"rows_before": progress_rows()}
+        def postgres() -> None:
+            subprocess.run(["pg_ctlcluster", "15", "main", "stop", "-m", "fast"], check=True)
+            time.sleep(4)
+            subprocess.run(["pg_ctlcluster", "15", "main", "start"], check=True)
 
-            def redis() -> None:
-                layout.ctl("stop", "redis")
-                time.sleep(4)
-                layout.ctl("start", "redis")
-
-            out["redis"] = await measure(room, redis, reconnect=False)
-            out["rows_after_redis"] = progress_rows()
-
-            def postgres() -> None:
-                subprocess.run(["pg_ctlcluster", "15", "main", "stop", "-m", "fast"], check=True)
-                time.sleep(4)
-                subprocess.run(["pg_ctlcluster", "15", "main", "start"], check=True)
-
-            out["postgres"] = await measure(room, postgres, reconnect=False)
-            out["rows_after_postgres"] = progress_rows()
-
-            def web() -> None:
-                layout.restart_web(0)
-
-            out["web"] = await measure(room, web, reconnect=False)
-            out["rows_after_web"] = progress_rows()
-            for seat in room:
-                await seat.close()
-            return out
-
-        out = asyncio.run(go())
+        return through_faults(seats(layout, count), progress_rows, [
+            ("Redis restarted (4 s down)", redis, True),
+            ("PostgreSQL restarted (4 s down)", postgres, True),
+            ("A web process restarted (SIGTERM)", lambda: layout.restart_web(0), True),
+        ])
     finally:
         layout.stop()
-    rows = fault_rows("Redis restarted (4 s down)", out["redis"],
-                      max(0, out["rows_before"] - out["rows_after_redis"]), True)
-    rows += fault_rows("PostgreSQL restarted (4 s down)", out["postgres"],
-                       max(0, out["rows_before"] - out["rows_after_postgres"]), True)
-    rows += fault_rows("A web process restarted (SIGTERM)", out["web"],
-                       max(0, out["rows_before"] - out["rows_after_web"]), True)
-    return rows, out
 
 
 def run(opts: Options) -> Result:

@@ -72,33 +72,26 @@ def wait_status(term: TerminalClient, state: str, timeout: float = 30) -> dict:
         term.recv(min(left, 1))
 
 
+def read_message(socket, matches, what: str, timeout: float = 60) -> dict:
+    """The next JSON message on socket that matches; fails saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no message: {what}")
+        try:
+            message = json.loads(socket.recv(timeout=left))
+        except TimeoutError:
+            continue
+        if matches(message):
+            return message
+
+
 def wait_progress(socket, exercise: str, status: str, timeout: float = 30) -> dict:
     """Read the progress socket until it says exercise has that status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"{exercise} never became {status}")
-        try:
-            message = json.loads(socket.recv(timeout=left))
-        except TimeoutError:
-            continue
-        if message.get("type") == "progress" and (message["exercises"].get(exercise) or {}).get("status") == status:
-            return message
-
-
-def read_message(socket, kind: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no {kind!r} message")
-        try:
-            message = json.loads(socket.recv(timeout=left))
-        except TimeoutError:
-            continue
-        if message.get("type") == kind:
-            return message
+    return read_message(socket, lambda m: m.get("type") == "progress" and
+                        (m["exercises"].get(exercise) or {}).get("status") == status,
+                        f"{exercise} {status}", timeout)
 
 
 def db(server: LiveServer, sql: str, *args) -> list[tuple]:
@@ -155,7 +148,7 @@ def test_after_a_host_reboot_an_assigned_sandbox_comes_back_on_its_own_disk(spar
     time.sleep(1)
     spare.start()
 
-    revived = read_message(page, "revived", timeout=120)
+    revived = read_message(page, lambda m: m.get("type") == "revived", "revived", timeout=120)
     assert "files, images, volumes and containers are kept" in revived["message"]
     assert wait_status(term, "ready", timeout=120)["message"] == "Reconnected."
     term.read_until("# ", timeout=30)  # a new shell: the old one died with the host
