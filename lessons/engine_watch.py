@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from lessons.probe import PROBE_LABEL
 from sandboxes.backends import BackendUnavailable, SandboxError
-from sandboxes.dockerstream import join
+from sandboxes.dockerstream import Demux
 from sandboxes.inner import AsyncInnerEngine, InnerEngineError, events
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 KEEP_DEPARTED = 100
 KEEP_OUTPUT = 64 * 1024
 # Attached containers whose output is followed at once (each holds a relay in
-# the sandbox), the bytes read of each, and for how long.
+# the sandbox), the bytes read of each (only the last KEEP_OUTPUT are kept,
+# as they come), and for how long.
 MAX_CAPTURES = 4
-CAPTURE_LIMIT = 4 << 20
+CAPTURE_LIMIT = 64 << 20
 CAPTURE_FOR = 3600
+# A frame of Docker's multiplexed stream is one write of the container
+# (32 KiB at most from the engine's copier); a longer one is not an answer.
+FRAME_LIMIT = 1 << 20
 # After a container dies, how long its capture may go on.
 LATE_ATTACH = 1.0
 RETRY_AFTER = 2.0
@@ -42,6 +46,7 @@ class EngineWatch:
         self.seen: dict[str, dict] = {}
         self.departed: OrderedDict[str, dict] = OrderedDict()
         self.captures: dict[str, asyncio.Task] = {}
+        self.tails: dict[str, _Tail] = {}  # what each capture has read so far
         self.next_spare: AsyncInnerEngine | None = None
         self.spare_opening: asyncio.Task | None = None
         self.following = False  # the engine is sending its events
@@ -68,6 +73,7 @@ class EngineWatch:
                 for capture in self.captures.values():
                     capture.cancel()
                 self.captures.clear()
+                self.tails.clear()
                 if self.next_spare is not None:
                     await self.next_spare.close()
                     self.next_spare = None
@@ -130,18 +136,18 @@ class EngineWatch:
         return spare
 
     async def _capture(self, cid: str, inspected: dict) -> str:
-        """What an attached container prints, from its start to its end
-        (the last KEEP_OUTPUT bytes of it)."""
+        """What an attached container prints, from its start to its end:
+        the last KEEP_OUTPUT bytes of it, whatever it printed before."""
+        tail = self.tails[cid] = _Tail(bool((inspected.get("Config") or {}).get("Tty")))
         api = await self._spare()
         try:
-            raw = await api.call("POST", f"/containers/{cid}/attach", raw=True, limit=CAPTURE_LIMIT,
-                                 params={"logs": "1", "stream": "1", "stdout": "1", "stderr": "1"})
-        except (InnerEngineError, TimeoutError, BackendUnavailable, SandboxError):
-            return ""
+            await api.call("POST", f"/containers/{cid}/attach", raw=True, limit=CAPTURE_LIMIT, sink=tail.feed,
+                           params={"logs": "1", "stream": "1", "stdout": "1", "stderr": "1"})
+        except (InnerEngineError, TimeoutError, BackendUnavailable, SandboxError) as exc:
+            log.debug("engine watch of %s: output of %s: %s", self.handle, cid[:12], exc)
         finally:
             await api.close()
-        tty = (inspected.get("Config") or {}).get("Tty")
-        return (raw if tty else join(raw))[-KEEP_OUTPUT:].decode("utf-8", "replace")
+        return tail.text()
 
     def _died(self, cid: str, attributes: dict, nanoseconds: int) -> None:
         record = self.seen.get(cid)
@@ -158,6 +164,7 @@ class EngineWatch:
         if record is None or record["State"].get("FinishedAt", "").startswith("0001"):
             if capture:
                 capture.cancel()
+            self.tails.pop(cid, None)
             return  # removed without having run: nothing it proves
         if capture is None:
             self._depart(cid, record)
@@ -165,12 +172,36 @@ class EngineWatch:
             capture.add_done_callback(lambda done: self._depart(cid, record, done))
 
     def _depart(self, cid: str, record: dict, capture: asyncio.Task | None = None) -> None:
+        tail = self.tails.pop(cid, None)
         if capture is not None and not capture.cancelled() and capture.exception() is None:
             record["LabdeckLogs"] = capture.result()
+        elif tail is not None and tail.kept:
+            record["LabdeckLogs"] = tail.text()  # cut short, but it printed this
         record["Departed"] = True
         self.departed[cid] = record
         while len(self.departed) > KEEP_DEPARTED:
             self.departed.popitem(last=False)
+
+
+class _Tail:
+    """The last KEEP_OUTPUT bytes of a container's output, kept as it is
+    read: a learner's `yes` costs the watch 64 KiB, not what it prints."""
+
+    def __init__(self, tty: bool):
+        self.tty, self.demux, self.kept = tty, Demux(), bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if self.tty:
+            self.kept += data
+        else:
+            for _stream, payload in self.demux.feed(data):
+                self.kept += payload
+            if len(self.demux.buffer) > FRAME_LIMIT:
+                raise InnerEngineError(f"a frame of the output is over {FRAME_LIMIT} bytes")
+        del self.kept[:-KEEP_OUTPUT]
+
+    def text(self) -> str:
+        return self.kept.decode("utf-8", "replace")
 
 
 def _stamp(nanoseconds: int) -> str:

@@ -47,10 +47,11 @@ class _Call:
     is what to send; feed() what arrives until it returns True."""
 
     def __init__(self, conn: h11.Connection, method: str, path: str, params: dict | None,
-                 body: Any, limit: int):
+                 body: Any, limit: int, sink: Callable[[bytes], None] | None = None):
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
             conn.start_next_cycle()
-        self.conn, self.limit = conn, limit
+        self.conn, self.limit, self.sink = conn, limit, sink
+        self.received = 0
         target = API + path + ("?" + urlencode(params) if params else "")
         data = json.dumps(body).encode() if body is not None else b""
         headers = [("Host", "docker"), ("Content-Length", str(len(data)))]
@@ -84,9 +85,13 @@ class _Call:
                     self.status = event.status_code
                     self.headers = {k.decode().lower(): v.decode("latin-1") for k, v in event.headers}
                 elif isinstance(event, h11.Data):
-                    self.body += event.data
-                    if len(self.body) > self.limit:
+                    self.received += len(event.data)
+                    if self.received > self.limit:
                         raise InnerEngineError(f"an answer of the sandbox's engine is over {self.limit} bytes")
+                    if self.sink is None:
+                        self.body += event.data
+                    else:
+                        self.sink(event.data)
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                     return True
         except h11.RemoteProtocolError as exc:
@@ -189,18 +194,21 @@ class AsyncInnerEngine:
             await relay.close()
 
     async def call(self, method: str, path: str, params: dict | None = None, body: Any = None,
-                   missing_ok: bool = False, limit: int = ANSWER_LIMIT, raw: bool = False) -> Any:
+                   missing_ok: bool = False, limit: int = ANSWER_LIMIT, raw: bool = False,
+                   sink: Callable[[bytes], None] | None = None) -> Any:
+        """One call; with `sink`, the answer's body goes to it as it arrives
+        (then `limit` bounds the bytes read, not the bytes kept)."""
         async with self.lock:
             try:
-                return await asyncio.wait_for(self._call(method, path, params, body, missing_ok, limit, raw),
+                return await asyncio.wait_for(self._call(method, path, params, body, missing_ok, limit, raw, sink),
                                               self.timeout)
             except (TimeoutError, InnerEngineError):
                 await self.close()
                 raise
 
-    async def _call(self, method, path, params, body, missing_ok, limit, raw) -> Any:
+    async def _call(self, method, path, params, body, missing_ok, limit, raw, sink) -> Any:
         await self.open()
-        call = _Call(self.conn, method, path, params, body, limit)
+        call = _Call(self.conn, method, path, params, body, limit, sink)
         await self.relay.send(call.out)
         while not call.feed(await self.relay.recv(65536)):
             pass

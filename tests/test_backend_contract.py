@@ -134,6 +134,8 @@ def test_files_are_written_by_the_worker_with_their_content_and_mode(made):
     assert sh(backend, handle, "stat -c '%a' /root/script.sh; /root/script.sh") == "750\nran\n"
     backend.write_file(handle, "/root/written.txt", b"second")
     assert backend.read_file(handle, "/root/written.txt", 100) == b"second"
+    backend.write_file(handle, "/root/script.sh", b"#!/bin/sh\necho saved again\n")
+    assert sh(backend, handle, "stat -c '%a' /root/script.sh; /root/script.sh") == "750\nsaved again\n"
     backend.write_file(handle, "/root/new/deeper/file", b"")
     assert sh(backend, handle, "stat -c '%a %u:%g' /root/new /root/new/deeper /root/new/deeper/file") == \
         "755 0:0\n755 0:0\n644 0:0\n"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser import wait_for_terminal_line
+from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +27,27 @@ DROP = """([name, text, size]) => {
 
 
 @pytest.fixture(scope="module")
+def server():
+    """A server of this module's own: the session's server holds the sandboxes
+    of every earlier test's learners, up to its LABDECK_MAX_SANDBOXES, and a
+    learner past them waits in line."""
+    live = LiveServer()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
 def shell_page(server, browser):
     """One learner's page with a ready terminal, shared by the tests here."""
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     page.goto(server.url + "/")
     page.click("#start")
-    page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+    try:
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"no ready sandbox after 60 s; the page says {page.inner_text('#status')!r}\n"
+                    + server.output()[-3000:])
     wait_for_terminal_line(page, r"learner@labdeck:~# $")
     yield page
     context.close()

@@ -202,9 +202,11 @@ class Backend(abc.ABC):
         such regular file."""
 
     @abc.abstractmethod
-    def write_file(self, handle: str, path: str, data: bytes, mode: int = 0o644) -> None:
+    def write_file(self, handle: str, path: str, data: bytes, mode: int | None = None) -> None:
         """Make ``path`` a regular file of the sandbox that holds ``data``,
-        with the permission bits ``mode``, owned by the sandbox's root;
+        with the permission bits ``mode`` (None: those of the regular file
+        that was there, so that a saved script stays executable; 0644 for a
+        new file), owned by the sandbox's root;
         written by the worker, not by a program of the sandbox (a learner
         can replace `sh` or `cat`, or fill the process table).
 

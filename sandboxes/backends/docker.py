@@ -675,13 +675,15 @@ class DockerBackend(Backend):
             extracted = tar.extractfile(member)
             return extracted.read(wanted) if extracted else None
 
-    def write_file(self, handle: str, path: str, data: bytes, mode: int = 0o644) -> None:
+    def write_file(self, handle: str, path: str, data: bytes, mode: int | None = None) -> None:
         """Through the engine's archive API: a tar of one file, made here,
         extracted by dockerd at the sandbox's "/" (chrooted into its root, so
         symlinks resolve inside it; ids mapped by its user namespace, so uid
         0 here is the sandbox's root). noOverwriteDirNonDir keeps a directory
         from being replaced by the file; the engine makes missing parents."""
         member = archive_member(path)
+        if mode is None:
+            mode = self._file_mode(handle, path)
         if not 0 <= mode <= 0o7777:
             raise ValueError(f"not permission bits: {mode:o}")
         archive = io.BytesIO()
@@ -703,6 +705,20 @@ class DockerBackend(Backend):
                 explanation = str(exc.explanation or exc)
                 log.info("sandbox %s: writing %s refused: %s", handle, path, explanation)
                 raise SandboxError(write_refusal(path, explanation)) from exc
+
+    def _file_mode(self, handle: str, path: str) -> int:
+        """The permission bits of the regular file at path (a HEAD of the
+        archive API: its stat, no content), 0644 when there is none."""
+        api = self.client.api
+        with _exec_errors(handle):
+            response = api.head(api._url("/containers/{0}/archive", handle), params={"path": path},
+                                timeout=self.timeout)
+        if response.status_code != 200:
+            return 0o644
+        stat = docker.utils.decode_json_header(response.headers.get("x-docker-container-path-stat", "e30="))
+        if stat.get("mode", 0) & 0xFFF00000 or stat.get("linkTarget"):
+            return 0o644  # a directory, device or link is replaced, not kept
+        return stat.get("mode", 0o644) & 0o777
 
     # -- what runs ------------------------------------------------------------
 

@@ -152,7 +152,7 @@ class HostsBackend(Backend):
         engine, name = self._split(handle)
         return engine.read_file(name, path, limit)
 
-    def write_file(self, handle: str, path: str, data: bytes, mode: int = 0o644) -> None:
+    def write_file(self, handle: str, path: str, data: bytes, mode: int | None = None) -> None:
         engine, name = self._split(handle)
         engine.write_file(name, path, data, mode)
 
