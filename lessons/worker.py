@@ -39,6 +39,7 @@ GROUP = "checker"
 # Engine events caused by a round itself (running an image to read its output,
 # say) must not start another: events this soon after a round are ignored.
 QUIET_AFTER_ROUND = 0.5
+REJOIN_EVERY = 2.0
 REFRESH_EVERY = 1.0
 # After a round that the database refused (it is restarting), the next try.
 RETRY_AFTER = 2.0
@@ -231,6 +232,22 @@ class Worker:
         """The pages' requests. When the channel layer goes away (Redis
         restarting, which forgets its groups too), join again once it is
         back; the check loops go on meanwhile."""
+        keeper = asyncio.get_running_loop().create_task(self.stay_joined(layer, channel))
+        try:
+            await self._listen(layer, channel)
+        finally:
+            keeper.cancel()
+
+    async def stay_joined(self, layer, channel: str) -> None:
+        """Join the group again every REJOIN_EVERY seconds: a Redis that
+        restarted between two receives forgets the group without the receive
+        ever failing (the client reconnects by itself)."""
+        while True:
+            await asyncio.sleep(REJOIN_EVERY)
+            with contextlib.suppress(Exception):
+                await layer.group_add(GROUP, channel)
+
+    async def _listen(self, layer, channel: str) -> None:
         delay = 0.25
         while True:
             try:
