@@ -135,9 +135,9 @@ class EngineWatch:
         await opening
         return spare
 
-    async def _capture(self, cid: str, inspected: dict) -> str:
-        """What an attached container prints, from its start to its end:
-        the last KEEP_OUTPUT bytes of it, whatever it printed before."""
+    async def _capture(self, cid: str, inspected: dict) -> None:
+        """What an attached container prints, from its start to its end,
+        into its tail (self.tails): the last KEEP_OUTPUT bytes of it."""
         tail = self.tails[cid] = _Tail(bool((inspected.get("Config") or {}).get("Tty")))
         api = await self._spare()
         try:
@@ -147,7 +147,6 @@ class EngineWatch:
             log.debug("engine watch of %s: output of %s: %s", self.handle, cid[:12], exc)
         finally:
             await api.close()
-        return tail.text()
 
     def _died(self, cid: str, attributes: dict, nanoseconds: int) -> None:
         record = self.seen.get(cid)
@@ -173,10 +172,9 @@ class EngineWatch:
 
     def _depart(self, cid: str, record: dict, capture: asyncio.Task | None = None) -> None:
         tail = self.tails.pop(cid, None)
-        if capture is not None and not capture.cancelled() and capture.exception() is None:
-            record["LabdeckLogs"] = capture.result()
-        elif tail is not None and tail.kept:
-            record["LabdeckLogs"] = tail.text()  # cut short, but it printed this
+        finished = capture is not None and not capture.cancelled() and capture.exception() is None
+        if tail is not None and (finished or tail.kept):  # cut short, it still printed this
+            record["LabdeckLogs"] = tail.text()
         record["Departed"] = True
         self.departed[cid] = record
         while len(self.departed) > KEEP_DEPARTED:

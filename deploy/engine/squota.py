@@ -57,8 +57,8 @@ def ensure_simple(path: str) -> str:
     if current != "disabled":
         _quota_ctl(path, _QUOTA_CTL_DISABLE)
     _quota_ctl(path, _QUOTA_CTL_ENABLE_SIMPLE)
-    if mode(path) != "squota":
-        raise OSError(f"{path}: simple quotas did not turn on (mode {mode(path)})")
+    if (now := mode(path)) != "squota":
+        raise OSError(f"{path}: simple quotas did not turn on (mode {now})")
     return f"simple quotas turned on (were: {current})"
 
 

@@ -4,8 +4,8 @@
 #
 #   user namespaces    root in a sandbox is uid 100000 on the host (dockremap)
 #   storage            btrfs, so that each sandbox gets a disk quota of its own
-#                      (simple quotas: what a sandbox writes counts)
-#                      (--storage-opt size); the data root is a btrfs
+#                      (--storage-opt size; simple quotas: what a sandbox
+#                      writes counts); the data root is a btrfs
 #                      filesystem, or a sparse loop image made here
 #   runtime            labdeck-runc: runc plus the cgroup delegation
 #   seccomp            deploy/engine/seccomp.py, for every container

@@ -266,6 +266,12 @@ def tls_files(tls_dir: str) -> tuple[str, str, str]:
     return tuple(os.path.join(tls_dir, name) for name in ("ca.pem", "cert.pem", "key.pem"))
 
 
+def _regular(stat: dict) -> bool:
+    """Whether the engine's stat of a path (archive API) is a regular file:
+    no type bits above the permission bits (Go's os.FileMode), no link."""
+    return not (stat.get("mode", 0) & 0xFFF00000 or stat.get("linkTarget"))
+
+
 class DockerBackend(Backend):
     """One Docker engine: its unix socket, or a TCP address reached over
     mutual TLS (tls_dir holds the client's certificates)."""
@@ -655,8 +661,7 @@ class DockerBackend(Backend):
             except docker.errors.NotFound:
                 return None
         try:
-            # A regular file: no type bits above the permission bits (Go's os.FileMode).
-            if stat.get("mode", 0) & 0xFFF00000 or stat.get("linkTarget"):
+            if not _regular(stat):
                 return None
             wanted = min(int(stat.get("size", 0)), limit)
             buffer = bytearray()
@@ -716,7 +721,7 @@ class DockerBackend(Backend):
         if response.status_code != 200:
             return 0o644
         stat = docker.utils.decode_json_header(response.headers.get("x-docker-container-path-stat", "e30="))
-        if stat.get("mode", 0) & 0xFFF00000 or stat.get("linkTarget"):
+        if not _regular(stat):
             return 0o644  # a directory, device or link is replaced, not kept
         return stat.get("mode", 0o644) & 0o777
 
