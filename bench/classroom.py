@@ -7,7 +7,7 @@ records passes (every learner passes three exercises, at 20 passes a second)
 and reports them and 20 shell commands a second over Redis, as check rounds
 and terminals do; the instructor's dashboard is open in headless Chromium.
 Latency is from a pass being recorded to its cell changing on the page.
-CPU is the web process's (daphne) over the drive, in % of one core: sandboxes,
+CPU is the web process's (labdeck.serve) over the drive, in % of one core: sandboxes,
 terminals and the checker's probes are not part of it.
 """
 from __future__ import annotations

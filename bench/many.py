@@ -22,6 +22,7 @@ import json
 import random
 import secrets
 import time
+from collections import Counter
 
 import psutil
 from websockets.asyncio.client import connect
@@ -34,6 +35,9 @@ from tests.support import Learner
 KEY_RATE = 5.0
 TYPING_SECONDS = 60
 TARGET_PASSED_P95 = 1.0
+# What the page does when its terminal closes (static/js/terminal.js).
+REFUSED_CODES = {4001, 4400, 4403, 4404, 4410}
+BACKOFF_MIN, BACKOFF_MAX = 0.25, 5.0
 
 
 def learners_ready(layout, count: int) -> list[tuple[Learner, dict]]:
@@ -58,6 +62,15 @@ def learners_ready(layout, count: int) -> list[tuple[Learner, dict]]:
     return [(learner, learner.info) for learner in learners]
 
 
+def diagnosis(layout) -> str:
+    """What the layout says of a failed run, before it is removed: the
+    sandboxes that stopped and why, and the keeper's last words."""
+    stopped = layout.psql("SELECT state, reason, COUNT(*) FROM sandboxes_sandbox WHERE state <> 'assigned' "
+                          "GROUP BY state, reason")
+    keeper = "\n".join(line for line in layout.log("keeper").splitlines() if "WARNING" in line or "ERROR" in line)
+    return f"--- sandboxes not assigned (state|reason|count) ---\n{stopped}\n--- keeper warnings ---\n{keeper[-3000:]}"
+
+
 def web_processes(layout) -> list[psutil.Process]:
     return [psutil.Process(w.pid) for w in layout.web() if w.pid]
 
@@ -67,11 +80,26 @@ class Typist:
         self.layout, self.learner, self.info = layout, learner, info
         self.mark = secrets.token_hex(4)
         self.echoes: list[float] = []
+        self.retries: list[str] = []  # why each earlier try to open closed
         self.term: LabdeckTerm | None = None
 
     async def open(self) -> None:
-        self.term = await LabdeckTerm.open(self.layout, self.learner, self.info)
-        await self.term.prompt(timeout=60)
+        """Open the terminal as the page does: a close with a code the page
+        retries (static/js/terminal.js) is retried with its backoff, and
+        why it closed is kept; any other close is an error."""
+        delay, deadline = BACKOFF_MIN, time.monotonic() + 600
+        while True:
+            self.term = await LabdeckTerm.open(self.layout, self.learner, self.info)
+            try:
+                await self.term.prompt(timeout=120)
+                break
+            except EOFError:
+                code = self.term.ws.close_code
+                if code in REFUSED_CODES or time.monotonic() > deadline:
+                    raise
+                self.retries.append(f"{code}: {self.term.ws.close_reason}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
         await self.term.write(f"export BENCH_MARK={self.mark}; stty -icanon; cat >/dev/null\r".encode())
         await asyncio.sleep(0.3)
         await self.term.drain(0.2)
@@ -117,7 +145,9 @@ class Typist:
 
 
 async def typing_and_kill(layout, typists: list[Typist], seconds: float) -> dict:
+    opened = time.monotonic()
     await asyncio.gather(*(t.open() for t in typists))
+    opened = time.monotonic() - opened
     web = web_processes(layout)
     for process in web:
         process.cpu_percent(None)
@@ -136,7 +166,9 @@ async def typing_and_kill(layout, typists: list[Typist], seconds: float) -> dict
         "echo_ms": [e for t in typists for e in t.echoes], "cpu_percent": cpu,
         "rss_growth": [a - b for a, b in zip(rss_after, rss_before.values(), strict=True)],
         "affected": len(affected), "back_s": [r[0] for r in results],
-        "lost": sum(1 for r in results if not r[1]),
+        "lost": sum(1 for r in results if not r[1]), "opened_s": opened,
+        "open_retries": dict(Counter(why for t in typists for why in t.retries)),
+        "retried": sum(1 for t in typists if t.retries),
     }
 
 
@@ -209,6 +241,9 @@ def run(opts: Options) -> Result:
         typists = [Typist(layout, learner, info) for learner, info in ready]
         load = asyncio.run(typing_and_kill(layout, typists, opts.pick(TYPING_SECONDS, 20)))
         checked = asyncio.run(checks(layout, typists))
+    except Exception:
+        print(diagnosis(layout), flush=True)
+        raise
     finally:
         layout.stop()
 
@@ -219,7 +254,10 @@ def run(opts: Options) -> Result:
     passed95 = percentile(checked["passed_s"], 95)
     res = Result(raw={"load": {k: v for k, v in load.items() if k != "echo_ms"}, "checks": checked,
                       "echo_ms": echo})
+    retried = "; ".join(f"{n}× {why}" for why, n in load["open_retries"].items()) or "none"
     res.rows += [
+        Row(f"{count} terminals opened at once: all at a prompt after (retried as the page does: {retried})",
+            f"{fmt_s(load['opened_s'])}, {load['retried']} retried"),
         Row(f"{count} learners typing, about {KEY_RATE:.0f} keys/s each: echo (p50 / p99, N={len(echo)})",
             f"{fmt_ms(percentile(echo, 50))} / {fmt_ms(percentile(echo, 99))}"),
         Row(f"Memory per open terminal in the web tier ({count} terminals over {len(load['rss_growth'])} "

@@ -5,6 +5,9 @@
   acknowledged in 16 KB steps like xterm.js's flow-control guide does).
 - DirectTerm: the backend's own exec stream to the same sandbox, opened
   in-process with the server's settings: the baseline without Labdeck.
+- TmuxTerm: the direct stream into a tmux client, on a tmux session of its
+  own beside the learner's (same server, same config): the direct stream
+  plus the multiplexer that keeps the shell, without the web tier.
 - TerminadoTerm: terminado, Jupyter's terminal server (bench/terminado.py,
   a process of its own), serving `docker exec -it` of the direct stream's
   shell into the same sandbox: the alternative, over its JSON protocol.
@@ -27,7 +30,7 @@ import time
 from websockets.asyncio.client import connect
 
 from bench.common import PROMPT_DONE, PROMPT_END, backend
-from sandboxes import protocol
+from sandboxes import protocol, terminal
 from tests.support import ROOT
 
 ACK_EVERY = 16 * 1024
@@ -56,6 +59,9 @@ class Term:
     async def close(self) -> None:
         raise NotImplementedError
 
+    def why_closed(self) -> str:
+        return ""
+
     async def read_until(self, *needles: bytes, timeout: float = 30, already: bytes = b"") -> bytes:
         """Everything read until the needles have been seen, in this order
         (in `already`, output read before, and what follows)."""
@@ -67,7 +73,7 @@ class Term:
                 raise TimeoutError(f"{self.name}: {needles!r} not seen; output ends {bytes(buf[-300:])!r}")
             data = await asyncio.wait_for(self.read(), left)
             if not data:
-                raise EOFError(f"{self.name}: terminal closed; output ends {bytes(buf[-300:])!r}")
+                raise EOFError(f"{self.name}: terminal closed{self.why_closed()}; output ends {bytes(buf[-300:])!r}")
             buf += data
         return bytes(buf)
 
@@ -111,7 +117,7 @@ class LabdeckTerm(Term):
         while True:
             try:
                 frame = await self.ws.recv()
-            except Exception:  # closed
+            except Exception:  # closed: ws.close_code and ws.close_reason say why
                 return b""
             if frame[0] == protocol.OUTPUT:
                 self.unacked += len(frame) - 1
@@ -121,6 +127,11 @@ class LabdeckTerm(Term):
 
     async def close(self) -> None:
         await self.ws.close()
+
+    def why_closed(self) -> str:
+        if self.ws.close_code is None:
+            return ""
+        return f" ({self.ws.close_code}: {self.ws.close_reason or 'no reason'})"
 
 
 class DirectTerm(Term):
@@ -141,6 +152,15 @@ class DirectTerm(Term):
 
     async def close(self) -> None:
         await self.stream.close()
+
+
+class TmuxTerm(DirectTerm):
+    name = "tmux"
+
+    @classmethod
+    async def open(cls, handle: str) -> TmuxTerm:
+        argv = [*terminal.TMUX, "new-session", "-A", "-s", "bench", "-e", "LABDECK_TMUX=1", "bash -l"]
+        return cls(await backend().open_terminal(handle, 80, 24, argv=argv))
 
 
 class TerminadoTerm(Term):

@@ -7,7 +7,8 @@ every byte on (it received fewer bytes; the raw numbers keep both).
 Through Labdeck the client acknowledges every 16 KB, as xterm.js would;
 the baseline is the direct Docker exec stream to the same sandbox, the
 alternative terminado serving `docker exec -it` into it (no flow control:
-it sends what its pty gives). Three rounds, rotating which goes first;
+it sends what its pty gives); the direct stream into a tmux session beside
+the learner's says how much of Labdeck's figure is tmux's. Three rounds, rotating which goes first;
 medians are reported.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import time
 
 from bench.common import PROMPT_END, Options, Result, Row, median, ready_learner, server
-from bench.streams import DirectTerm, LabdeckTerm, Term, TerminadoTerm
+from bench.streams import DirectTerm, LabdeckTerm, Term, TerminadoTerm, TmuxTerm
 
 TARGET_RATIO = 0.90  # of direct (issue 13)
 
@@ -52,6 +53,7 @@ async def bench(srv, learner, info, handle, size: int, rounds: int) -> dict[str,
     try:
         terms.append(await LabdeckTerm.open(srv, learner, info))
         terms.append(await DirectTerm.open(handle))
+        terms.append(await TmuxTerm.open(handle))
         terms.append(await TerminadoTerm.open(handle))
         for term in terms:
             await term.prompt()
@@ -80,7 +82,7 @@ def run(opts: Options) -> Result:
         runs = asyncio.run(bench(srv, learner, info, srv.handle(info), size, rounds))
 
     mb_s = {name: median([r["mb_s"] for r in rs]) for name, rs in runs.items()}
-    lab, direct, tdo = mb_s["labdeck"], mb_s["direct"], mb_s["terminado"]
+    lab, direct, tdo, tmux = mb_s["labdeck"], mb_s["direct"], mb_s["terminado"], mb_s["tmux"]
     ratio = lab / direct
     res = Result(raw=runs)
 
@@ -99,6 +101,9 @@ def run(opts: Options) -> Result:
         Row(f"Output throughput via terminado ({mb}, median of {rounds})", f"{tdo:.1f} MB/s"),
         Row("Throughput of Labdeck relative to direct", f"{ratio:.0%}", f"≥ {TARGET_RATIO:.0%}",
             ratio >= TARGET_RATIO),
+        Row(f"Output throughput, direct stream into tmux ({mb}, median of {rounds})", f"{tmux:.1f} MB/s"),
+        Row("Throughput of the direct stream into tmux relative to direct (tmux's share of the cap)",
+            f"{tmux / direct:.0%}"),
         Row("Throughput of terminado relative to direct", f"{tdo / direct:.0%}"),
         Row("Throughput of Labdeck relative to terminado", f"{lab / tdo:.2f}×"),
     ]

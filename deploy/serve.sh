@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Serve Labdeck on the embedded defaults: the pool keeper in the background,
-# daphne in the foreground; Ctrl-C stops both.
+# the web process (labdeck.serve) in the foreground; Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python

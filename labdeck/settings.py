@@ -71,7 +71,7 @@ DEBUG = envbool("DEBUG", "False")
 ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 # The port browsers reach the site on: nginx's in the production layout
-# (LABDECK_LISTEN, "80" or "127.0.0.1:8080"), else daphne's under `make run`.
+# (LABDECK_LISTEN, "80" or "127.0.0.1:8080"), else the web process's under `make run`.
 _listen = os.getenv("LABDECK_LISTEN", "")
 LABDECK_SITE_PORT = int(_listen.rpartition(":")[2]) if _listen else envint("LABDECK_PORT", 8000)
 # Websockets are accepted from these origins only: scheme, host and port, so
@@ -79,7 +79,6 @@ LABDECK_SITE_PORT = int(_listen.rpartition(":")[2]) if _listen else envint("LABD
 LABDECK_ORIGINS = envorigins("LABDECK_ORIGINS", site_origins(ALLOWED_HOSTS, LABDECK_SITE_PORT))
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -135,7 +135,7 @@ async def exchange(scope: dict, receive: Receive, reply: Reply, relay: AsyncRela
     except h11.LocalProtocolError:
         return await reply.fail(400, "This request cannot be passed on.")
     await relay.send(head)
-    while True:  # the body, as daphne hands it over
+    while True:  # the body, as the server hands it over
         message = await receive()
         if message["type"] == "http.disconnect":
             return
@@ -145,7 +145,7 @@ async def exchange(scope: dict, receive: Receive, reply: Reply, relay: AsyncRela
         if not message.get("more_body"):
             break
     await relay.send(conn.send(h11.EndOfMessage()))
-    # Daphne sends nothing when the browser stops reading, only when it leaves.
+    # The server says nothing when the browser stops reading, only when it leaves.
     await first_of(_answer(conn, reply, relay, budget, cookie_names), disconnected(receive))
 
 

@@ -1,8 +1,8 @@
 """How much of a web process one sandbox's previews may take.
 
-Daphne gives an ASGI application no backpressure: what the proxy sends, the
-process holds until the viewer reads it, and a learner controls both the app
-and, through a share link, a viewer. So in each web process a sandbox gets a
+A learner controls both ends of a preview: the app, and through a share link
+a viewer, who may read slowly or not at all while the app floods, or hold
+many connections open. So in each web process a sandbox gets a
 number of proxied connections at once (LABDECK_PREVIEW_CONNECTIONS), a rate
 that they share (LABDECK_PREVIEW_RATE bytes per second), and each connection
 a budget (LABDECK_PREVIEW_BYTES both ways, LABDECK_PREVIEW_SECONDS); past a

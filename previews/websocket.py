@@ -1,5 +1,5 @@
-"""A websocket of a preview: the browser's end is daphne's, the app's end is
-spoken here, over a relay to the port in the sandbox, by websockets'
+"""A websocket of a preview: the browser's end is the web server's, the
+app's end is spoken here, over a relay to the port in the sandbox, by websockets'
 sans-I/O client. Messages pass as they come, each one bounded, every byte
 counted against the connection's budget; pings are answered here.
 """
@@ -19,7 +19,8 @@ from previews.http import CHUNK, IDLE, Receive, Send
 from previews.limits import Budget
 from sandboxes.backends.base import AsyncRelayStream
 
-# The largest message either way; daphne bounds the browser's side too.
+# The largest message either way; labdeck/serve.py bounds the browser's side to
+# the same (WS_MAX_SIZE).
 MESSAGE_LIMIT = 4 << 20
 # Request headers of the browser that the app's handshake carries as well.
 PASSED = (b"user-agent", b"accept-language", b"authorization")

@@ -38,7 +38,9 @@ def start(sandbox: Sandbox) -> Sandbox:
     with a reason when the backend fails. Only one caller starts a row: the
     others return it as it is.
     """
-    if not Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.STARTING, handle="").update(handle=sandbox.name):
+    began = timezone.now()
+    if not Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.STARTING, handle="").update(
+            handle=sandbox.name, started_at=began):
         sandbox.refresh_from_db()
         return sandbox
     backend = get_backend()
@@ -72,17 +74,21 @@ def request_stop(sandbox: Sandbox, reason: str) -> bool:
     return _move(sandbox, (Sandbox.STARTING, Sandbox.READY, Sandbox.ASSIGNED), Sandbox.STOPPING, reason=reason)
 
 
-def stop(sandbox: Sandbox, reason: str) -> None:
-    """Remove a sandbox from the backend and mark its row gone; repeatable."""
-    if not _move(sandbox, (Sandbox.STARTING, Sandbox.READY, Sandbox.ASSIGNED, Sandbox.STOPPING),
-                 Sandbox.STOPPING, reason=reason):
-        return
+def stop(sandbox: Sandbox, reason: str, only_from: tuple[str, ...] = Sandbox.LIVE) -> bool:
+    """Remove a sandbox from the backend and mark its row gone; repeatable.
+    Nothing happens unless its row is still in one of only_from: a reason
+    found in one state (starting too long, say) must not stop a sandbox that
+    has moved on since (became ready and was assigned meanwhile). True if
+    this call stopped it (its removal may still be retried)."""
+    if not _move(sandbox, only_from, Sandbox.STOPPING, reason=reason):
+        return False
     try:
         get_backend().destroy(sandbox.handle or sandbox.name)
     except BackendUnavailable:
         log.warning("sandbox %s: engine unavailable, will retry the removal", sandbox.name)
-        return
+        return True
     _move(sandbox, (Sandbox.STOPPING,), Sandbox.GONE, stopped_at=timezone.now())
+    return True
 
 
 def due(now=None) -> list[tuple[Sandbox, str]]:
@@ -108,7 +114,7 @@ def due(now=None) -> list[tuple[Sandbox, str]]:
             reason = f"it reached its lifetime of {_duration(lifetime)}"
         elif sandbox.state == Sandbox.ASSIGNED and (sandbox.last_seen or sandbox.created_at) + idle <= now:
             reason = f"it was idle for {_duration(idle)}"
-        elif sandbox.state == Sandbox.STARTING and sandbox.created_at + stuck <= now:
+        elif sandbox.state == Sandbox.STARTING and _stuck(sandbox, now - stuck):
             reason = "it did not start"
         elif sandbox.state in (Sandbox.READY, Sandbox.ASSIGNED):
             if sandbox.host not in running:  # one look at each host for all of its sandboxes
@@ -121,6 +127,15 @@ def due(now=None) -> list[tuple[Sandbox, str]]:
         if reason:
             found.append((sandbox, reason))
     return found
+
+
+def _stuck(sandbox: Sandbox, before) -> bool:
+    """Whether a starting sandbox began to start before `before`. A
+    learner's row still in line (not begun) waits its turn, however long;
+    a pool row that never began (its keeper died) counts from its making."""
+    if sandbox.started_at is not None:
+        return sandbox.started_at <= before
+    return not sandbox.owner and sandbox.created_at <= before
 
 
 def _why_not_running(backend, sandbox: Sandbox) -> str:
@@ -181,8 +196,10 @@ def reap(now=None) -> list[str]:
     """Stop every sandbox that is due (see due()); their names."""
     reaped = []
     for sandbox, reason in due(now):
-        stop(sandbox, reason)
-        reaped.append(sandbox.name)
+        # Only from the state the reason was found in: the row may have
+        # moved on while the others were looked at.
+        if stop(sandbox, reason, only_from=(sandbox.state,)):
+            reaped.append(sandbox.name)
     return reaped
 
 

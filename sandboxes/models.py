@@ -37,6 +37,9 @@ class Sandbox(models.Model):
     # (the classroom names it), so that its warm-up and end act on its own.
     group = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the keeper began to start it: a learner's row may wait in line
+    # (created, not started) for minutes before that in a full room.
+    started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)

@@ -13,7 +13,7 @@ def _clean_docker():
 
 @pytest.fixture(scope="session")
 def server():
-    """A live Labdeck (daphne) that creates sandboxes on demand."""
+    """A live Labdeck (labdeck.serve) that creates sandboxes on demand."""
     live = LiveServer()
     yield live
     live.stop()

@@ -38,7 +38,7 @@ def run_async(coro):
 
 
 class LiveServer:
-    """Daphne and the pool keeper in subprocesses, on a fresh SQLite file.
+    """The web process (labdeck.serve) and the pool keeper in subprocesses, on a fresh SQLite file.
 
     Its sandboxes carry a name prefix of its own: another server's keeper
     would take them for orphans (no row in its database) and remove them."""
@@ -46,7 +46,7 @@ class LiveServer:
     def __init__(self, keeper: bool = True, **env: str):
         self.dir = tempfile.mkdtemp(prefix="labdeck-live-")
         self.prefix = env.pop("LABDECK_NAME_PREFIX", f"{PREFIX}-{secrets.token_hex(3)}")
-        # The listening socket is made here and handed to daphne, so that no
+        # The listening socket is made here and handed to the web process, so that no
         # other process can take the port in between (and no other server can
         # answer in this one's place).
         listener = socket.socket()

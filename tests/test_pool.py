@@ -120,3 +120,32 @@ def test_it_marks_a_sandbox_that_died_on_the_worker(backend):
     assert lifecycle.reap() == [sandbox.name]
     sandbox.refresh_from_db()
     assert sandbox.reason == "it was stopped on its host (exited (137))"
+
+
+def test_a_sandbox_counts_as_stuck_from_when_its_start_began_not_from_its_place_in_line(settings):
+    """A full room waits in line for minutes: that wait is not a failed start."""
+    settings.LABDECK_READY_TIMEOUT = 60
+    long_ago, now = timezone.now() - timedelta(minutes=10), timezone.now()
+    in_line = Sandbox.objects.create(owner="waiting", created_at=long_ago)
+    just_begun = Sandbox.objects.create(owner="booting", created_at=long_ago, handle="b",
+                                        started_at=now - timedelta(seconds=10))
+    hung = Sandbox.objects.create(owner="hung", created_at=long_ago, handle="h",
+                                  started_at=now - timedelta(minutes=3))
+    due = {sandbox.pk: reason for sandbox, reason in lifecycle.due(now)}
+    assert in_line.pk not in due and just_begun.pk not in due
+    assert due[hung.pk] == "it did not start"
+
+
+def test_a_reason_found_in_one_state_does_not_stop_a_sandbox_that_has_moved_on(backend):
+    """The keeper read a row as starting too long; its start finished and
+    the learner got it before the stop came round: the learner keeps it."""
+    from sandboxes.management.commands.sandboxd import _stop
+
+    sandbox = ready_sandbox("learner").sandbox
+    seen = Sandbox.objects.get(pk=sandbox.pk)
+    seen.state = Sandbox.STARTING  # as due() read it, a moment earlier
+    _stop(seen, "it did not start")
+    sandbox.refresh_from_db()
+    assert sandbox.state == Sandbox.ASSIGNED and sandbox.reason == ""
+    assert sandbox.name in names_on_engine()
+    lifecycle.stop(sandbox, "test")

@@ -1,5 +1,5 @@
 """The production layout on real parts (tests/production.py): PostgreSQL,
-Redis, two daphne processes behind nginx, the pool keeper and the checker,
+Redis, two web processes behind nginx, the pool keeper and the checker,
 under supervisord, as `make production` starts them."""
 import threading
 import time

@@ -1,4 +1,4 @@
-"""The terminal websocket end to end: live daphne, real sandboxes."""
+"""The terminal websocket end to end: a live web process, real sandboxes."""
 import time
 
 import psutil

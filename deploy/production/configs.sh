@@ -49,8 +49,8 @@ fi
 
 # Headers for the web processes, repeated in each location: nginx passes a
 # server's proxy_set_header to no location that sets any of its own. The
-# client's address is the one nginx saw, never one the client claims (daphne
-# takes the first of X-Forwarded-For): the rate limits of join codes and
+# client's address is the one nginx saw, never one the client claims (the web
+# processes believe X-Forwarded-For from 127.0.0.1 only): the rate limits of join codes and
 # passwords count per address.
 forwarded='proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $remote_addr;
@@ -143,8 +143,8 @@ $servers        keepalive 32;
             access_log off;
         }
 
-        # Websockets: terminals, progress, the dashboard. Daphne pings every
-        # 20 s, so the long timeouts only end connections that are dead.
+        # Websockets: terminals, progress, the dashboard. The web processes
+        # ping every 20 s, so the long timeouts only end connections that are dead.
         location /ws/ {
             proxy_pass http://labdeck;
             $forwarded

@@ -2,7 +2,7 @@
 # Labdeck's production layout on one machine (`make production`):
 #   PostgreSQL   Debian's cluster; the role and database of DATABASE_URL
 #   Redis        on loopback: the channel layer and the cache
-#   web-0..N-1   daphne (python -m labdeck.serve), each on a loopback port
+#   web-0..N-1   uvicorn (python -m labdeck.serve), each on a loopback port
 #   nginx        in front of them (round robin by fewest connections, no
 #                sticky routing), websockets, /static/ from collectstatic
 #   keeper       manage.py sandboxd: the warm pool and the reaper

@@ -73,11 +73,12 @@ def _start(sandbox: Sandbox) -> None:
 
 
 def _stop(sandbox: Sandbox, reason: str) -> None:
-    """Stop it; a learner's sandbox that stops without being asked to (a
-    reset or an End mark it `stopping` first) is explained to them."""
+    """Stop it, if it is still in the state the reason was found in (the
+    row may have moved on since due() read it: a start that finished
+    meanwhile, say); a learner's sandbox that stops without being asked to
+    (a reset or an End mark it `stopping` first) is explained to them."""
     unasked = sandbox.state == Sandbox.ASSIGNED
-    lifecycle.stop(sandbox, reason)
-    if unasked:
+    if lifecycle.stop(sandbox, reason, only_from=(sandbox.state,)) and unasked:
         tell.note(sandbox, tell.LOST)
 
 
