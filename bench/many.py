@@ -40,8 +40,10 @@ REFUSED_CODES = {4001, 4400, 4403, 4404, 4410}
 BACKOFF_MIN, BACKOFF_MAX = 0.25, 5.0
 
 
-def learners_ready(layout, count: int) -> list[tuple[Learner, dict]]:
-    """count learners, each with a ready sandbox (asked for all at once)."""
+def learners_ready(layout, count: int, failures: list[str]) -> list[tuple[Learner, dict]]:
+    """count learners, each with a ready sandbox (asked for all at once). A
+    start that fails is asked for again, as the learner would (the page
+    says "Could not start"); why each failed is added to failures."""
     learners = [Learner(layout) for _ in range(count)]
     pending = {i: None for i in range(count)}
     deadline = time.monotonic() + 1800
@@ -53,6 +55,8 @@ def learners_ready(layout, count: int) -> list[tuple[Learner, dict]]:
             if info["state"] == "ready":
                 pending.pop(i)
                 learner.info = info
+            elif info["state"] == "failed" and len(failures) < count // 10:
+                failures.append(info.get("message", ""))
             elif info["state"] not in ("starting", "queued"):
                 raise RuntimeError(f"learner {i}: {info}")
         print(f"  sandboxes ready: {count - len(pending)}/{count}", flush=True)
@@ -235,7 +239,8 @@ def run(opts: Options) -> Result:
     try:
         available = meminfo("MemAvailable")
         t0 = time.monotonic()
-        ready = learners_ready(layout, count)
+        failures: list[str] = []
+        ready = learners_ready(layout, count, failures)
         started_in = time.monotonic() - t0
         per_sandbox = (available - meminfo("MemAvailable")) / count / 2**20
         typists = [Typist(layout, learner, info) for learner, info in ready]
@@ -253,9 +258,12 @@ def run(opts: Options) -> Result:
     back95 = percentile(load["back_s"], 95) if load["back_s"] else float("nan")
     passed95 = percentile(checked["passed_s"], 95)
     res = Result(raw={"load": {k: v for k, v in load.items() if k != "echo_ms"}, "checks": checked,
+                      "start_failures": failures,
                       "echo_ms": echo})
     retried = "; ".join(f"{n}× {why}" for why, n in load["open_retries"].items()) or "none"
     res.rows += [
+        Row(f"{count} sandboxes asked for at once: starts that failed (asked again, as a learner would)",
+            f"{len(failures)}" + (f" ({'; '.join(sorted(set(failures)))})" if failures else "")),
         Row(f"{count} terminals opened at once: all at a prompt after (retried as the page does: {retried})",
             f"{fmt_s(load['opened_s'])}, {load['retried']} retried"),
         Row(f"{count} learners typing, about {KEY_RATE:.0f} keys/s each: echo (p50 / p99, N={len(echo)})",
