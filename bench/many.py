@@ -76,9 +76,13 @@ def learners_ready(layout, count: int, failures: list[str]) -> list[tuple[Learne
 
 def diagnosis(layout) -> str:
     """What the layout says of a failed run, before it is removed: the
-    sandboxes that stopped and why, and the keeper's last words."""
-    stopped = layout.psql("SELECT state, reason, COUNT(*) FROM sandboxes_sandbox WHERE state <> 'assigned' "
-                          "GROUP BY state, reason")
+    sandboxes that stopped and why, and the keeper's last words. Never
+    raises: the run's own error is what matters."""
+    try:
+        stopped = layout.psql("SELECT state, reason, COUNT(*) FROM sandboxes_sandbox WHERE state <> 'assigned' "
+                              "GROUP BY state, reason")
+    except Exception as exc:  # the database went with the run
+        stopped = f"(not read: {exc})"
     keeper = "\n".join(line for line in layout.log("keeper").splitlines() if "WARNING" in line or "ERROR" in line)
     return f"--- sandboxes not assigned (state|reason|count) ---\n{stopped}\n--- keeper warnings ---\n{keeper[-3000:]}"
 

@@ -38,9 +38,8 @@ def start(sandbox: Sandbox) -> Sandbox:
     with a reason when the backend fails. Only one caller starts a row: the
     others return it as it is.
     """
-    began = timezone.now()
     if not Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.STARTING, handle="").update(
-            handle=sandbox.name, started_at=began):
+            handle=sandbox.name, started_at=timezone.now()):
         sandbox.refresh_from_db()
         return sandbox
     backend = get_backend()
@@ -132,10 +131,12 @@ def due(now=None) -> list[tuple[Sandbox, str]]:
 def _stuck(sandbox: Sandbox, before) -> bool:
     """Whether a starting sandbox began to start before `before`. A
     learner's row still in line (not begun) waits its turn, however long;
-    a pool row that never began (its keeper died) counts from its making."""
+    a row with no start time otherwise (a pool row whose keeper died before
+    it began, or one begun before started_at existed) counts from its making."""
     if sandbox.started_at is not None:
         return sandbox.started_at <= before
-    return not sandbox.owner and sandbox.created_at <= before
+    in_line = bool(sandbox.owner) and not sandbox.handle
+    return not in_line and sandbox.created_at <= before
 
 
 def _why_not_running(backend, sandbox: Sandbox) -> str:
