@@ -1,9 +1,9 @@
 """Keystroke echo latency: one byte typed, until the TTY echoes it back.
 
 In one sandbox, four shells: one through Labdeck's websocket, one on a
-direct Docker exec stream (the baseline), one on a direct stream into a
-tmux session beside the learner's (what the multiplexer that keeps the
-shell costs, without the web tier), one through terminado, Jupyter's
+direct Docker exec stream (the baseline), one on the backend's relay into
+a shell holder beside the learner's (labdeck-term: what keeping the shell
+apart from the web process costs, without the web tier), one through terminado, Jupyter's
 terminal server, serving `docker exec -it` (the alternative). Each runs
 `stty -icanon; cat >/dev/null`, so the kernel's line discipline echoes
 every byte at once (echo stays on; canonical mode off so the line buffer
@@ -17,7 +17,7 @@ import asyncio
 import time
 
 from bench.common import Options, Result, Row, fmt_ms, percentile, ready_learner, server
-from bench.streams import DirectTerm, LabdeckTerm, Term, TerminadoTerm, TmuxTerm
+from bench.streams import DirectTerm, HolderTerm, LabdeckTerm, Term, TerminadoTerm
 
 TARGET_P50, TARGET_P99 = 0.2, 0.5  # ms of overhead over direct (issue 13)
 KEYS = [bytes((c,)) for c in b"abcdefghijklmnopqrstuvwxyz"]
@@ -52,7 +52,7 @@ async def bench(srv, learner, info, handle, warmup: int, n: int) -> dict:
     try:
         terms.append(await LabdeckTerm.open(srv, learner, info))
         terms.append(await DirectTerm.open(handle))
-        terms.append(await TmuxTerm.open(handle))
+        terms.append(await HolderTerm.open(handle))
         terms.append(await TerminadoTerm.open(handle))
         for term in terms:
             await prepare(term)
@@ -80,7 +80,7 @@ def run(opts: Options) -> Result:
         samples = asyncio.run(bench(srv, learner, info, srv.handle(info), warmup, n))
 
     stats = {name: {"p50": percentile(s, 50), "p99": percentile(s, 99)} for name, s in samples.items()}
-    lab, direct, tdo, tmux = stats["labdeck"], stats["direct"], stats["terminado"], stats["tmux"]
+    lab, direct, tdo, held = stats["labdeck"], stats["direct"], stats["terminado"], stats["holder"]
     over = {name: {p: stats[name][p] - direct[p] for p in ("p50", "p99")} for name in ("labdeck", "terminado")}
     res = Result(raw={"stats": stats, "overhead_ms": over, "samples_ms": samples})
     res.notes.append(
@@ -103,11 +103,11 @@ def run(opts: Options) -> Result:
             over["labdeck"]["p50"] <= TARGET_P50),
         Row("Echo overhead of Labdeck over direct, p99", signed(over["labdeck"]["p99"]), f"≤ +{TARGET_P99} ms",
             over["labdeck"]["p99"] <= TARGET_P99),
-        Row(f"Keystroke echo, direct stream into tmux (p50 / p99, N={len(samples['tmux'])})", pair(tmux)),
-        Row("Of Labdeck's overhead: tmux (direct into tmux − direct; p50 / p99)",
-            f"{signed(tmux['p50'] - direct['p50'])} / {signed(tmux['p99'] - direct['p99'])}"),
-        Row("Of Labdeck's overhead: the web tier and the bench's websocket client (Labdeck − direct into tmux)",
-            f"{signed(lab['p50'] - tmux['p50'])} / {signed(lab['p99'] - tmux['p99'])}"),
+        Row(f"Keystroke echo, relay into the shell holder (p50 / p99, N={len(samples['holder'])})", pair(held)),
+        Row("Of Labdeck's overhead: the shell holder (relay into it − direct; p50 / p99)",
+            f"{signed(held['p50'] - direct['p50'])} / {signed(held['p99'] - direct['p99'])}"),
+        Row("Of Labdeck's overhead: the web tier and the bench's websocket client (Labdeck − relay into the holder)",
+            f"{signed(lab['p50'] - held['p50'])} / {signed(lab['p99'] - held['p99'])}"),
         Row("Echo overhead of terminado over direct (p50 / p99)",
             f"{signed(over['terminado']['p50'])} / {signed(over['terminado']['p99'])}"),
         Row("Echo of Labdeck − terminado (p50 / p99; below zero: Labdeck faster)",

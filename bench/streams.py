@@ -5,9 +5,10 @@
   acknowledged in 16 KB steps like xterm.js's flow-control guide does).
 - DirectTerm: the backend's own exec stream to the same sandbox, opened
   in-process with the server's settings: the baseline without Labdeck.
-- TmuxTerm: the direct stream into a tmux client, on a tmux session of its
-  own beside the learner's (same server, same config): the direct stream
-  plus the multiplexer that keeps the shell, without the web tier.
+- HolderTerm: the backend's relay into a client of labdeck-term, the
+  holder that keeps the learner's shell, on a holder and shell of its own
+  beside the learner's: the direct stream plus what keeps the shell,
+  without the web tier.
 - TerminadoTerm: terminado, Jupyter's terminal server (bench/terminado.py,
   a process of its own), serving `docker exec -it` of the direct stream's
   shell into the same sandbox: the alternative, over its JSON protocol.
@@ -154,13 +155,30 @@ class DirectTerm(Term):
         await self.stream.close()
 
 
-class TmuxTerm(DirectTerm):
-    name = "tmux"
+class HolderTerm(Term):
+    name = "holder"
+
+    def __init__(self, link):
+        self.link, self.frames, self.pending = link, terminal.Frames(), []
 
     @classmethod
-    async def open(cls, handle: str) -> TmuxTerm:
-        argv = [*terminal.TMUX, "new-session", "-A", "-s", "bench", "-e", "LABDECK_TMUX=1", "bash -l"]
-        return cls(await backend().open_terminal(handle, 80, 24, argv=argv))
+    async def open(cls, handle: str) -> HolderTerm:
+        argv = [*terminal.LEARNER, "-s", "/run/labdeck/bench.sock"]
+        return cls(await terminal.attach(handle, argv, 80, 24))
+
+    async def write(self, data: bytes) -> None:
+        await self.link.send(terminal.frame(terminal.INPUT, data))
+
+    async def read(self) -> bytes:
+        while not self.pending:
+            data = await self.link.recv(64 * 1024)
+            if not data:
+                return b""
+            self.pending = [p for kind, p in self.frames.feed(data) if kind == terminal.OUTPUT and p]
+        return self.pending.pop(0)
+
+    async def close(self) -> None:
+        await self.link.close()
 
 
 class TerminadoTerm(Term):

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 IMAGE=${LABDECK_SANDBOX_IMAGE:-labdeck/sandbox:latest}
 CACHE=${LABDECK_IMAGE_CACHE:-/var/lib/labdeck/images}
 BUILD_WITH_DOCKERFILE=${LABDECK_BUILD_WITH_DOCKERFILE:-False}
-hash=$( { cat deploy/sandbox/build-offline.sh deploy/sandbox/entrypoint.sh deploy/sandbox/bashrc deploy/sandbox/tmux.conf \
+hash=$( { cat deploy/sandbox/build-offline.sh deploy/sandbox/entrypoint.sh deploy/sandbox/bashrc deploy/sandbox/labdeck-term.c \
   deploy/images/debian-mirror.sh deploy/sandbox/registry.yml deploy/sandbox/Dockerfile; echo "dockerfile=$BUILD_WITH_DOCKERFILE"; } \
   | sha256sum | cut -c1-12)
 repo=${IMAGE%:*}

@@ -11,7 +11,7 @@
 #                          running
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-want=(docker.io iptables debootstrap busybox-static btrfs-progs jq)
+want=(docker.io iptables debootstrap busybox-static btrfs-progs jq gcc libc6-dev)
 layout=(postgresql redis-server nginx supervisor)
 case "${1:-}" in
   --production) want+=("${layout[@]}") ;;

@@ -8,7 +8,6 @@ of 200 costs the page a few messages a second, not one per event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -22,9 +21,9 @@ from labdeck import workshops
 from labdeck.models import Learner, Workshop
 from lessons import rooms
 from lessons.probe import recent_commands
-from sandboxes import pool, protocol, tell, terminal
+from sandboxes import pool, protocol, tell
 from sandboxes.backends import BackendUnavailable, SandboxError
-from sandboxes.consumers import COLS, ROWS, TerminalConsumer
+from sandboxes.consumers import TerminalConsumer
 from sandboxes.models import Sandbox, WaitingLearner
 
 log = logging.getLogger(__name__)
@@ -238,16 +237,12 @@ def _watched_sandbox(user, code: str, learner_id: str) -> tuple[Sandbox | None, 
 
 class WatchConsumer(TerminalConsumer):
     """An instructor's read-only view of a learner's terminal, from any web
-    process: a read-only tmux client on the learner's shell. The learner's
-    page is told while anyone watches; keystrokes here go nowhere."""
+    process: a read-only client of the learner's shell holder, shown at the
+    size of the learner's screen (the session passes the holder's STATUS
+    "size" on). The learner's page is told while anyone watches; keystrokes
+    here go nowhere."""
 
     watcher = True
-    # Seconds between attempts to follow the shell when the learner's own
-    # client came back (a reload detaches every other client).
-    REATTACH = (0.2, 0.5, 1.0, 2.0)
-    # How often the view looks at the size of the learner's screen.
-    SIZE_EVERY = 2.0
-    size: tuple[int, int] | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -259,39 +254,14 @@ class WatchConsumer(TerminalConsumer):
         self.session = await self.open_session(sandbox.handle)
         if self.session is not None:
             await self.tell_terminals("watch", on=True)
-            self.sizer = asyncio.get_running_loop().create_task(self.follow_size())
-
-    async def follow_size(self) -> None:
-        """Show the learner's screen at its own size: this client takes it,
-        and so does the page's view (STATUS "size")."""
-        while True:
-            with contextlib.suppress(SandboxError, BackendUnavailable):
-                size = await asyncio.to_thread(terminal.window_size, self.handle)
-                if size and size != self.size and self.session is not None:
-                    self.size = size
-                    await self.session.resize(*size)
-                    await self.send_status("size", "", cols=size[0], rows=size[1])
-            await asyncio.sleep(self.SIZE_EVERY)
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "sizer", None):
-            self.sizer.cancel()
         await super().disconnect(code)
         await self.tell_terminals("watch", on=False)
 
     async def terminal_roll_call(self, event: dict) -> None:
         if self.session is not None:
             await self.tell_terminals("watch", on=True)
-
-    async def send_ended(self, how: str) -> None:
-        if how == "detached":
-            for pause in self.REATTACH:
-                await asyncio.sleep(pause)
-                with contextlib.suppress(SandboxError, BackendUnavailable):
-                    cols, rows = self.size or (COLS, ROWS)
-                    self.session = await terminal.open_session(self.handle, self, cols, rows, watcher=True)
-                    return
-        await super().send_ended(how)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data and bytes_data[0] == protocol.INPUT:

@@ -1,7 +1,7 @@
 """The terminal websocket: browser frames in, shell output out.
 
-consumer (this file) -> session (terminal.py) -> backend stream -> tmux in
-the sandbox. Only the owner of a sandbox may attach; everyone else is told
+consumer (this file) -> session (terminal.py) -> backend relay -> the shell's
+holder in the sandbox (labdeck-term). Only the owner of a sandbox may attach; everyone else is told
 why and disconnected. The terminals open on one sandbox, in any web process,
 share a channel-layer group: a new learner tab takes the shell over from an
 older one, and instructors watching say so.
@@ -33,9 +33,9 @@ MAX_BAD_FRAMES = 20
 # How long a new connection waits to join its sandbox's group before it
 # attaches the shell all the same (the channel layer may be restarting).
 GROUP_WAIT = 2.0
-# The size a tmux client starts at; the page's first RESIZE follows at once.
+# The size a new shell starts at; the page's first RESIZE follows at once.
 COLS, ROWS = 80, 24
-# Why a tmux client ended, as the page is told (see TerminalSession._ended).
+# Why a holder client ended, as the page is told (see TerminalSession._tell_ended).
 ENDINGS = {
     "detached": (4001, "closed", "This terminal was opened in another window."),
     "gone": (4410, "closed", "Your sandbox has stopped."),
@@ -155,7 +155,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await _touch(self.sandbox_pk)
 
     async def open_session(self, handle: str) -> terminal.TerminalSession | None:
-        """A tmux client on the sandbox's shell, or None after telling the client why not."""
+        """A client of the sandbox's shell, or None after telling the client why not."""
         try:
             return await terminal.open_session(handle, self, COLS, ROWS, watcher=self.watcher)
         except BackendUnavailable:

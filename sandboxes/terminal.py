@@ -1,27 +1,30 @@
 """Terminal sessions: one browser connection to the sandbox's shell.
 
-The shell runs under a tmux server of its own inside the sandbox (`tmux -L
-labdeck`, deploy/sandbox/tmux.conf), so it belongs to no web process: a
-reload, or a restart of the web process, attaches a new tmux client to the
-same shell, and any web process can do it (no sticky routing). A session
-here is one such client: it replays the shell's scrollback (tmux's history)
-then the client's own drawing of the screen, forwards output with flow
-control, and says truthfully how it ended.
+The shell runs under labdeck-term, a small holder inside the sandbox
+(deploy/sandbox/labdeck-term.c), so it belongs to no web process: a reload,
+or a restart of the web process, attaches a new client to the same shell,
+and any web process can do it (no sticky routing). A session here is one
+such client (`labdeck-term attach`, an exec without a TTY through the
+backend's relay): the holder sends the window size, replays the recent
+output and the terminal modes in force, then passes the shell's output on
+as it comes; keystrokes and sizes go the other way. Each message is a frame
+of the holder's (a type byte, a 4-byte length, the payload); the holder
+is the learner's program like any other, so every frame is bounded here.
 
 Flow control follows the xterm.js guide: the client acknowledges what it has
-rendered; above HIGH unacknowledged bytes the session stops reading (so a
-flood waits in tmux, which only keeps the screen, not in our memory) and
-resumes below LOW.
+rendered; above HIGH unacknowledged bytes the session stops reading (the
+holder then stops reading the shell, so a flood waits in the kernel, not in
+our memory) and resumes below LOW.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import shlex
+import struct
 from typing import Protocol
 
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
-from sandboxes.backends.base import HOST_RESTARTED, TerminalStream
+from sandboxes.backends.base import HOST_RESTARTED, AsyncRelayStream
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +32,22 @@ HIGH = 256 * 1024
 LOW = 32 * 1024
 READ_SIZE = 64 * 1024
 
-TMUX = ["tmux", "-L", "labdeck", "-f", "/etc/labdeck/tmux.conf", "-u"]
-SESSION = "main"
-STATUS_FILE = "/run/labdeck-shell.status"
-# The shell, and where its exit status goes when it ends (tmux cannot tell).
-SHELL = f"bash -l; echo $? > {STATUS_FILE}"
-# The learner's client: attach, or start the shell; other clients that still
-# hold it (a tab left open, a web process that died) are detached.
-LEARNER = [*TMUX, "new-session", "-A", "-D", "-s", SESSION, "-e", "LABDECK_TMUX=1", SHELL]
-# An instructor's client: read-only, and it never sets the window's size.
-WATCHER = [*TMUX, "attach-session", "-r", "-f", "ignore-size", "-t", SESSION]
-HISTORY_LINES = 2000
+HOLDER = "/usr/local/bin/labdeck-term"
+# The learner's client starts the shell if there is none; a watcher's is
+# read-only (its keys and size are ignored by the holder) and never does.
+LEARNER = [HOLDER, "attach"]
+WATCHER = [HOLDER, "attach", "-r"]
+# The holder's frames: to it keystrokes and the window size; from it the
+# window size, output, "detached" (a newer tab took over), the exit status.
+INPUT, SIZE = b"I", b"W"
+HELLO, OUTPUT, DETACHED, EXITED = ord("H"), ord("O"), ord("D"), ord("X")
+HEAD = struct.Struct(">cI")
+# A longer frame cannot come from the holder (it sends at most 64 KiB).
+MAX_FRAME = 1 << 20
 # How long a session waits for its sandbox's engine to come back (it
 # restarts in seconds; a host reboot, with the sandbox started again, in a
 # minute or so) before it gives the page up.
 REATTACH_FOR = 180.0
-# How a tmux client says why it ended, on its last line.
-DETACHED, EXITED = b"[detached", b"[exited]"
 
 
 class Client(Protocol):
@@ -55,44 +57,51 @@ class Client(Protocol):
     async def send_ended(self, how: str) -> None: ...
 
 
-def history(handle: str, rows: int) -> bytes:
-    """The shell's scrollback above the screen, as terminal output, then
-    enough new lines to push it all into the browser's scrollback (the tmux
-    client redraws the screen itself). Blocking: a bounded exec."""
-    script = (f"{shlex.join(TMUX)} capture-pane -p -e -J -S -{HISTORY_LINES} -E -1 -t {SESSION} 2>/dev/null")
-    result = get_backend().exec(handle, ["sh", "-c", script], 10, 4 << 20)
-    lines = result.output.rstrip(b"\n").split(b"\n") if result.exit_code == 0 and result.output.strip() else []
-    return b"\r\n".join(lines) + b"\r\n" * (rows if lines else 0)
+class BrokenLink(Exception):
+    """The other end does not speak the holder's frames."""
 
 
-def window_size(handle: str) -> tuple[int, int] | None:
-    """The learner's screen, as tmux has it: (cols, rows)."""
-    script = f"{shlex.join(TMUX)} display-message -p -t {SESSION} '#{{window_width}} #{{window_height}}'"
-    result = get_backend().exec(handle, ["sh", "-c", script], 5, 256)
-    parts = result.output.split()
-    if result.exit_code != 0 or len(parts) != 2 or not all(p.isdigit() for p in parts):
-        return None
-    return int(parts[0]), int(parts[1])
+class Frames:
+    """The holder's frames out of the bytes of its stream, as they arrive."""
+
+    def __init__(self):
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buffer = self.buffer + data if self.buffer else data
+        frames, at, end = [], 0, len(buffer)
+        while end - at >= 5:
+            kind, size = HEAD.unpack_from(buffer, at)
+            if size > MAX_FRAME:
+                raise BrokenLink(f"a frame of {size} bytes")
+            if end - at - 5 < size:
+                break
+            frames.append((kind[0], buffer[at + 5:at + 5 + size]))
+            at += 5 + size
+        self.buffer = buffer[at:]
+        return frames
 
 
-def shell_status(handle: str) -> int | None:
-    """The exit status the shell left when it ended, if it did."""
-    raw = get_backend().read_file(handle, STATUS_FILE, 16)
-    text = raw.decode(errors="replace").strip() if raw else ""
-    return int(text) if text.lstrip("-").isdigit() else None
+def frame(kind: bytes, payload: bytes) -> bytes:
+    return HEAD.pack(kind, len(payload)) + payload
+
+
+async def attach(handle: str, argv: list[str], cols: int, rows: int) -> AsyncRelayStream:
+    """A new client of the sandbox's holder. SandboxError or BackendUnavailable."""
+    return await get_backend().open_relay_async(handle, [*argv, str(cols), str(rows)])
 
 
 class TerminalSession:
-    """One tmux client for one browser connection. When the client's stream
-    breaks while the sandbox lives on (its engine restarted, a relay
+    """One holder client for one browser connection. When the client's
+    stream breaks while the sandbox lives on (its engine restarted, a relay
     dropped), the session attaches a new client by itself, for up to
     REATTACH_FOR seconds, and the page only sees "reconnecting"."""
 
-    def __init__(self, handle: str, stream: TerminalStream, client: Client, argv: list[str],
-                 cols: int, rows: int):
-        self.handle, self.stream, self.client, self.argv = handle, stream, client, argv
-        self.cols, self.rows = cols, rows
-        self.tail = b""
+    def __init__(self, handle: str, link: AsyncRelayStream, client: Client, argv: list[str],
+                 cols: int, rows: int, watcher: bool):
+        self.handle, self.link, self.client, self.argv = handle, link, client, argv
+        self.cols, self.rows, self.watcher = cols, rows, watcher
+        self.size: tuple[int, int] | None = None  # the shell's, as the holder says
         self.unacked = 0
         self.flowing = asyncio.Event()
         self.flowing.set()
@@ -103,34 +112,33 @@ class TerminalSession:
         self.attached = True  # False while a new client is being attached
         self.pump_task: asyncio.Task | None = None
 
-    def start(self, replay: bytes = b"") -> None:
-        self.pump_task = asyncio.get_running_loop().create_task(self._pump(replay))
+    def start(self) -> None:
+        self.pump_task = asyncio.get_running_loop().create_task(self._pump())
 
     async def input(self, data: bytes) -> None:
-        if self.attached:  # keys typed while reattaching have no shell to go to
-            await self.stream.write(data)
+        if self.attached and not self.watcher:  # keys typed while reattaching have no shell to go to
+            await self.link.send(frame(INPUT, data))
 
     async def resize(self, cols: int, rows: int) -> None:
         self.cols, self.rows = cols, rows
-        if self.attached:
-            await self.stream.resize(cols, rows)
+        if self.attached and not self.watcher:
+            await self.link.send(frame(SIZE, struct.pack(">HH", cols, rows)))
 
     def ack(self, count: int) -> None:
         self.unacked = max(0, self.unacked - count)
         if self.unacked < LOW:
             self.flowing.set()
 
-    async def _pump(self, replay: bytes) -> None:
+    async def _pump(self) -> None:
         try:
-            if replay:
-                await self._deliver(replay)
             short_lived = 0
             while True:
                 began = asyncio.get_running_loop().time()
-                await self._follow()
+                how = await self._follow()
                 if self.closing:
                     return
-                how = await self._why_ended()
+                if how is None:
+                    how = await self._why_broken()
                 lived = asyncio.get_running_loop().time() - began
                 short_lived = short_lived + 1 if lived < 1 else 0
                 if how not in ("broken", "unavailable") or short_lived >= 3:
@@ -143,23 +151,39 @@ class TerminalSession:
         finally:
             self.closed = True
 
-    async def _follow(self) -> None:
-        """Forward the client's output until its stream ends."""
+    async def _follow(self) -> str | int | None:
+        """Forward the holder's output until its stream ends: the shell's
+        exit status, "detached", or None when the stream just stopped."""
+        frames = Frames()
         while True:
             await self.flowing.wait()
-            data = await self.stream.read(READ_SIZE)
+            data = await self.link.recv(READ_SIZE)
             if not data:
-                return
-            self.tail = (self.tail + data)[-256:]
-            await self._deliver(data)
+                return None
+            try:
+                received = frames.feed(data)
+            except BrokenLink as exc:
+                log.warning("terminal %s: %s", self.handle, exc)
+                return None
+            for kind, payload in received:
+                if kind == OUTPUT:
+                    await self._deliver(payload)
+                elif kind == HELLO and len(payload) == 4:
+                    await self._sized(*struct.unpack(">HH", payload))
+                elif kind == EXITED and len(payload) == 4:
+                    return struct.unpack(">i", payload)[0]
+                elif kind == DETACHED:
+                    return "detached"
 
-    async def _why_ended(self) -> str:
-        """How the tmux client ended: detached, exited, gone (the sandbox),
-        unavailable (its engine) or broken (the client alone)."""
-        if DETACHED in self.tail:
-            return "detached"
-        if EXITED in self.tail:
-            return "exited"
+    async def _sized(self, cols: int, rows: int) -> None:
+        """A watcher shows the learner's screen at its own size."""
+        if self.watcher and (cols, rows) != self.size:
+            await self.client.send_status("size", "", cols=cols, rows=rows)
+        self.size = (cols, rows)
+
+    async def _why_broken(self) -> str:
+        """Why a client's stream stopped: gone (the sandbox), unavailable
+        (its engine) or broken (the client alone)."""
         try:
             state = await asyncio.to_thread(get_backend().poll, self.handle)
         except BackendUnavailable:
@@ -177,13 +201,11 @@ class TerminalSession:
             try:
                 state = await asyncio.to_thread(get_backend().poll, self.handle)
                 if state is None:
-                    replay = await asyncio.to_thread(history, self.handle, self.rows)
-                    stream = await get_backend().open_terminal(self.handle, self.cols, self.rows, argv=self.argv)
-                    old, self.stream, self.tail, self.attached = self.stream, stream, b"", True
+                    link = await attach(self.handle, self.argv, self.cols, self.rows)
+                    old, self.link, self.attached = self.link, link, True
                     await old.close()
+                    # The holder replays the screen next: the page clears first.
                     await self.client.send_status("ready", "Reconnected.", reset=True)
-                    if replay:
-                        await self._deliver(replay)
                     return ""
                 if state != HOST_RESTARTED:
                     return "gone"  # the keeper starts again only what a restarted host stopped
@@ -195,14 +217,10 @@ class TerminalSession:
             delay = min(delay * 2, 2.0)
         return "unavailable"
 
-    async def _tell_ended(self, how: str) -> None:
+    async def _tell_ended(self, how: str | int) -> None:
         """Say truthfully how the shell's client ended."""
-        if how == "exited":
-            try:
-                code = await asyncio.to_thread(shell_status, self.handle)
-            except (SandboxError, BackendUnavailable):
-                code = None
-            return await self.client.send_exit(code if code is not None else -1)
+        if isinstance(how, int):
+            return await self.client.send_exit(how)
         await self.client.send_ended(how)
 
     async def _deliver(self, data: bytes) -> None:
@@ -223,19 +241,18 @@ class TerminalSession:
         self.closed = True
         if self.pump_task is not None:
             self.pump_task.cancel()
-        await self.stream.close()
+        await self.link.close()
 
 
 async def open_session(handle: str, client: Client, cols: int, rows: int, watcher: bool = False) -> TerminalSession:
-    """A tmux client on the sandbox's shell: the learner's (which starts the
+    """A holder client on the sandbox's shell: the learner's (which starts the
     shell if there is none) or a read-only watcher's. Raises SandboxError or
     BackendUnavailable."""
-    replay = await asyncio.to_thread(history, handle, rows)
     argv = WATCHER if watcher else LEARNER
-    stream = await get_backend().open_terminal(handle, cols, rows, argv=argv)
-    session = TerminalSession(handle, stream, client, argv, cols, rows)
+    link = await attach(handle, argv, cols, rows)
+    session = TerminalSession(handle, link, client, argv, cols, rows, watcher)
     await client.send_status("ready", "Watching (read-only)." if watcher else "Connected.", reset=True)
-    session.start(replay)
+    session.start()
     return session
 
 

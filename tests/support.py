@@ -156,6 +156,7 @@ class TerminalClient:
         self.statuses: list[dict] = []
         self.exit_code: int | None = None
         self.auto_ack = True
+        self.end = 0  # where the last read_until or read_line match ended
 
     def send(self, text: str | bytes) -> None:
         self.ws.send(protocol.input_frame(text.encode() if isinstance(text, str) else text))
@@ -179,26 +180,34 @@ class TerminalClient:
             self.exit_code = json.loads(payload)["code"]
         return b""
 
-    def read_until(self, needle: bytes | str, timeout: float = 20) -> bytes:
+    def read_until(self, needle: bytes | str, timeout: float = 20, since: int | None = None) -> bytes:
+        """Wait for needle in the output that came after ``since`` (an offset
+        into the screen; by default, what is still to come). Output that
+        arrives in one piece with an earlier match counts when ``since`` is
+        that match's ``end``."""
         needle = needle.encode() if isinstance(needle, str) else needle
-        start = len(self.screen)
+        start = len(self.screen) if since is None else since
         deadline = time.monotonic() + timeout
-        while needle not in self.screen[start:]:
+        while (found := self.screen.find(needle, start)) < 0:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"{needle!r} not seen; screen ends with {self.screen[-500:]!r}")
             self.recv(left)
+        self.end = found + len(needle)
         return self.screen[start:]
 
-    def read_line(self, line: str, timeout: float = 20) -> None:
-        """Wait until a whole line of output, without its escape sequences, is line."""
-        start = len(self.screen)
+    def read_line(self, line: str, timeout: float = 20, since: int | None = None) -> None:
+        """Wait until a whole line of output, without its escape sequences, is
+        line; ``end`` is then where it ends in the screen (as read_until)."""
+        start = len(self.screen) if since is None else since
         deadline = time.monotonic() + timeout
         while line not in plain_lines(self.screen[start:]):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no line {line!r}; screen ends with {self.screen[-500:]!r}")
             self.recv(left)
+        raw = self.screen.rfind(line.encode(), start)
+        self.end = raw + len(line.encode()) if raw >= 0 else len(self.screen)
 
     def close(self) -> None:
         self.ws.close()

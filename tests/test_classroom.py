@@ -215,21 +215,20 @@ def test_the_instructor_watches_resets_extends_and_removes(room):
 
 
 def test_a_client_that_closes_mid_write_only_detaches(settings):
-    """A connection that closes while output flows drops its tmux client, and
-    is not told anything more: the shell goes on in the sandbox."""
+    """A connection that closes while output flows drops its holder client,
+    and is not told anything more: the shell goes on in the sandbox."""
     from sandboxes import terminal
 
     class Stream:
         def __init__(self):
-            self.parts = [b"one\r\n", b"two\r\n", b"three\r\n"]
+            self.parts = [terminal.frame(b"O", part) for part in (b"one\r\n", b"two\r\n", b"three\r\n")]
             self.closed = False
 
-        async def read(self, limit):
+        async def recv(self, limit):
             await asyncio.sleep(0.01)
             return self.parts.pop(0) if self.parts else b""
 
-        async def write(self, data): ...
-        async def resize(self, cols, rows): ...
+        async def send(self, data): ...
 
         async def close(self):
             self.closed = True
@@ -254,7 +253,7 @@ def test_a_client_that_closes_mid_write_only_detaches(settings):
 
     async def run() -> tuple[Client, terminal.TerminalSession]:
         client = Client()
-        session = terminal.TerminalSession("h", Stream(), client, terminal.LEARNER, 80, 24)
+        session = terminal.TerminalSession("h", Stream(), client, terminal.LEARNER, 80, 24, watcher=False)
         session.start()
         await asyncio.gather(session.pump_task, return_exceptions=True)
         return client, session

@@ -128,7 +128,7 @@ def test_an_engine_restart_loses_no_shell_container_or_check(spare, site):
 
     term.send("echo $MARK; docker ps --format '{{.Names}} {{.Status}}'\r")
     term.read_line("kept-42")  # the same shell, with what it had set
-    term.read_until("keeper Up", timeout=20)
+    term.read_until("keeper Up", timeout=20, since=term.end)
     # The checker follows the engine again by itself.
     term.send("docker run busybox echo hello world\r")
     wait_progress(page, "hello-world", "passed", timeout=30)
@@ -145,7 +145,7 @@ def test_after_a_host_reboot_an_assigned_sandbox_comes_back_on_its_own_disk(spar
     term.send("echo kept-on-disk > /root/note; docker run -d --name survivor busybox sleep 600 "
               "&& docker tag busybox mine:kept && echo tagged-$((6*7))\r")
     term.read_line("tagged-42", timeout=60)
-    term.read_until("# ", timeout=10)
+    term.read_until("# ", timeout=10, since=term.end)  # its prompt may come with the line
     # A stopped sandbox of the pool is not worth starting again: only the assigned ones are.
     spare.crash()
     time.sleep(1)
@@ -158,8 +158,8 @@ def test_after_a_host_reboot_an_assigned_sandbox_comes_back_on_its_own_disk(spar
     term.send("cat /root/note; docker images --format 'image {{.Repository}}:{{.Tag}}'; "
               "docker ps -a --format 'container {{.Names}} {{.Status}}'\r")
     term.read_line("kept-on-disk")
-    term.read_until("image mine:kept", timeout=30)
-    term.read_until("container survivor Exited", timeout=30)
+    term.read_until("image mine:kept", timeout=30, since=term.end)
+    term.read_until("container survivor Exited", timeout=30, since=term.end)
     state, reason = db(site, "SELECT state, reason FROM sandboxes_sandbox WHERE public_id = ?",
                        info["sandbox"].replace("-", ""))[0]
     assert state == "assigned", reason

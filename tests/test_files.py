@@ -146,7 +146,7 @@ def test_an_upload_is_written_into_the_sandbox_and_seen_by_cat(learner, term):
     assert answer.json()["path"] == "/root/hello.txt"
     term.send("cat /root/hello.txt; stat -c '%a %u' /root/hello.txt\r")
     term.read_line(f"uploaded {token}")
-    term.read_line("644 0")
+    term.read_line("644 0", since=term.end)
     answer = upload(learner, b"FROM busybox\n", path="work/new/Dockerfile")
     assert answer.json()["path"] == "/root/work/new/Dockerfile"
     assert download(learner, "~/work/new/Dockerfile").content == b"FROM busybox\n"

@@ -138,3 +138,78 @@ def test_it_holds_a_flood_without_growing(learner, server):
     term.read_line("flood-over", timeout=20)
     assert time.monotonic() - started < 10
     term.close()
+
+
+def wait_closed(term: TerminalClient, timeout: float = 20) -> int | None:
+    """Read until the server closes the connection; its close code."""
+    deadline = time.monotonic() + timeout
+    with pytest.raises(ConnectionClosed):
+        while time.monotonic() < deadline:
+            term.recv(0.5)
+    return term.ws.close_code
+
+
+def wait_status(term: TerminalClient, message: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(s["message"] == message for s in term.statuses):
+        assert time.monotonic() < deadline, f"no status {message!r}: {term.statuses}"
+        term.recv(0.5)
+
+
+def test_it_tells_the_shells_own_exit_status(learner):
+    """`exit 7` ends the shell: the page is told 7, and the next connection
+    gets a new shell."""
+    term = learner.terminal(learner.info)
+    term.read_until("# ")
+    term.send("exit 7\r")
+    assert wait_closed(term) == 4000
+    assert term.exit_code == 7
+    again = learner.terminal(learner.info)
+    again.read_until("# ")
+    again.send("echo fresh-$((6*7))\r")
+    again.read_line("fresh-42")
+    again.close()
+
+
+def test_a_full_screen_program_is_shown_again_after_a_reload(learner):
+    """A program on the alternate screen is back on it after a reload, even
+    when its output has pushed its start out of the replay, and it is asked
+    to draw itself again (SIGWINCH)."""
+    term = learner.terminal(learner.info)
+    term.read_until("# ")
+    script = ["printf '\\033[?1049h'", "head -c 400000 /dev/zero | tr '\\0' y", "echo; echo drawn-$((6*7))",
+              "trap 'echo redrawn-$((6*7))' WINCH", "while :; do sleep 0.1; done"]
+    term.send("cat > /root/fullscreen.sh <<'EOF'\r" + "\r".join(script) + "\rEOF\r")
+    term.read_until("# ")
+    term.send("bash /root/fullscreen.sh\r")
+    term.read_line("drawn-42", timeout=60)
+    term.close()
+    again = learner.terminal(learner.info)
+    again.read_line("redrawn-42", timeout=10)
+    replay = again.screen
+    assert len(replay) < 300 * 1024, len(replay)  # the last 256 KiB, not the whole 400 KB
+    assert replay.rfind(b"\x1b[?1049h") > replay.rfind(b"\x1b[?1049l"), "not back on the alternate screen"
+    again.send("\x03")
+    again.read_until("# ")
+    again.close()
+
+
+def test_a_holder_client_the_learner_replaced_breaks_only_that_connection(learner):
+    """A learner replaces the program each connection starts with one that
+    sends garbage: that connection breaks, the page reattaches by itself
+    (the fake put the real program back), and the shell never noticed."""
+    term = learner.terminal(learner.info)
+    term.read_until("# ")
+    fake = ("#!/bin/sh\\ncp /root/real-holder /usr/local/bin/.h; mv /usr/local/bin/.h /usr/local/bin/labdeck-term\\n"
+            "printf OOOOO; exec cat /dev/zero\\n")
+    term.send(f"export MARK=kept-$((6*7)); cp /usr/local/bin/labdeck-term /root/real-holder; "
+              f"printf '{fake}' > /root/fake; chmod +x /root/fake; mv /root/fake /usr/local/bin/labdeck-term; "
+              "echo armed-$((6*7))\r")
+    term.read_line("armed-42")
+    term.close()
+    again = learner.terminal(learner.info)
+    wait_status(again, "Lost the connection to your sandbox; reconnecting…")
+    wait_status(again, "Reconnected.")
+    again.send("echo $MARK\r")
+    again.read_line("kept-42")
+    again.close()

@@ -21,7 +21,9 @@ rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/
 install -m 0755 "$HERE/entrypoint.sh" "$ROOT/usr/local/bin/labdeck-sandbox"
 install -m 0644 "$HERE/bashrc" "$ROOT/etc/labdeck.bashrc"
 install -m 0644 "$HERE/registry.yml" "$ROOT/etc/labdeck-registry.yml"
-install -D -m 0644 "$HERE/tmux.conf" "$ROOT/etc/labdeck/tmux.conf"
+# The shell's holder, built here with the host's compiler (static: it does
+# not depend on the host's C library matching the image's).
+gcc -O2 -Wall -static -o "$ROOT/usr/local/bin/labdeck-term" "$HERE/labdeck-term.c"
 echo '[ -f /etc/labdeck.bashrc ] && . /etc/labdeck.bashrc' >> "$ROOT/etc/bash.bashrc"
 echo labdeck > "$ROOT/etc/hostname"
 tar -C "$ROOT" -c . | docker import \
