@@ -4,7 +4,8 @@ terminal open and a `docker run busybox true` that worked in it.
 Sandboxes are added one at a time (512m memory limit each) until the
 machine's real limit: one is not ready within 30 s or its `docker run`
 fails, or the host's MemAvailable falls below 2 GiB. BENCH_CAPACITY_MAX
-(default: none) and a 30-minute budget stop it earlier where asked. Memory
+(default: none) and BENCH_CAPACITY_SECONDS (default 1800; a 2-core host
+adds about 400 in that time) stop it earlier where asked. Memory
 per sandbox is the host's MemAvailable drop divided by the count.
 """
 from __future__ import annotations
@@ -56,7 +57,8 @@ def add_one(srv) -> tuple[object | None, dict]:
 
 def run(opts: Options) -> Result:
     cap = int(os.environ.get("BENCH_CAPACITY_MAX", "100000"))
-    cap, budget = opts.pick((cap, 1800.0), (min(cap, 3), 120.0))
+    seconds = float(os.environ.get("BENCH_CAPACITY_SECONDS", "1800"))
+    cap, budget = opts.pick((cap, seconds), (min(cap, 3), 120.0))
     terms, samples = [], []
     reason = ""
     with server(LABDECK_POOL_SIZE="0", LABDECK_MAX_SANDBOXES=str(cap + 2), LABDECK_SANDBOX_MEMORY="512m",

@@ -241,6 +241,8 @@ LABDECK_SANDBOX_NETWORK = os.getenv("LABDECK_SANDBOX_NETWORK", "labdeck-sandboxe
 LABDECK_SANDBOX_SUBNET = os.getenv("LABDECK_SANDBOX_SUBNET", "10.213.0.0/16")
 LABDECK_IMAGE_CACHE = os.getenv("LABDECK_IMAGE_CACHE", "/var/lib/labdeck/images")
 LABDECK_REGISTRY_MIRROR = os.getenv("LABDECK_REGISTRY_MIRROR", "")
+# Read by the engine's firewall too (deploy/engine/firewall.sh): sandboxes reach the internet.
+LABDECK_SANDBOX_EGRESS = envbool("LABDECK_SANDBOX_EGRESS", "False")
 LABDECK_NAME_PREFIX = os.getenv("LABDECK_NAME_PREFIX", "labdeck")
 LABDECK_POOL_SIZE = envint("LABDECK_POOL_SIZE", 2)
 LABDECK_MAX_SANDBOXES = envint("LABDECK_MAX_SANDBOXES", 20)

@@ -272,6 +272,16 @@ def _regular(stat: dict) -> bool:
     return not (stat.get("mode", 0) & 0xFFF00000 or stat.get("linkTarget"))
 
 
+# Without egress no name outside resolves, and a lookup waits for its
+# timeouts (Docker's embedded DNS does not answer when it cannot forward).
+# The inner dockerd (20.10) looks up the registry's host name at every pull,
+# even from a mirror (registry.isCIDRMatch): "docker.io" is answered from
+# /etc/hosts, so that a first `docker run nginx` does not wait 10 s. The
+# address is one the firewall refuses (TEST-NET-1); Docker Hub's pulls and
+# logins use other names.
+NO_EGRESS_HOSTS = {"docker.io": "192.0.2.1"}
+
+
 class DockerBackend(Backend):
     """One Docker engine: its unix socket, or a TCP address reached over
     mutual TLS (tls_dir holds the client's certificates)."""
@@ -279,8 +289,8 @@ class DockerBackend(Backend):
     def __init__(self, base_url: str, image: str, prefix: str, network: str, *,
                  memory: str, cpus: float, pids: int, disk: str = "", subnet: str = "",
                  image_cache: str = "", registry_mirror: str = "", runtime: str = "", timeout: int = 30,
-                 capacity: int = 0, tls_dir: str = ""):
-        self.base_url, self.capacity, self.tls_dir = base_url, capacity, tls_dir
+                 capacity: int = 0, tls_dir: str = "", egress: bool = False):
+        self.base_url, self.capacity, self.tls_dir, self.egress = base_url, capacity, tls_dir, egress
         self.image, self.prefix, self.network = image, prefix, network
         self.memory, self.cpus, self.pids, self.disk, self.subnet = memory, cpus, pids, disk, subnet
         self.image_cache, self.registry_mirror, self.runtime = image_cache, registry_mirror, runtime
@@ -305,6 +315,7 @@ class DockerBackend(Backend):
             registry_mirror=settings.LABDECK_REGISTRY_MIRROR,
             runtime=settings.LABDECK_SANDBOX_RUNTIME,
             capacity=settings.LABDECK_MAX_SANDBOXES,
+            egress=settings.LABDECK_SANDBOX_EGRESS,
         )
 
     @property
@@ -432,6 +443,7 @@ class DockerBackend(Backend):
                 nano_cpus=int(self.cpus * 1e9), pids_limit=self.pids,
                 storage_opt={"size": self.disk} if self.disk else None,
                 binds=binds, network_mode=network, runtime=self.runtime or None,
+                extra_hosts=None if self.egress else NO_EGRESS_HOSTS,
             )
             api.create_container(
                 self.image, name=name, hostname="labdeck", labels=labels, host_config=host_config,
