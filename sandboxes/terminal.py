@@ -165,6 +165,12 @@ class TerminalSession:
             except BrokenLink as exc:
                 log.warning("terminal %s: %s", self.handle, exc)
                 return None
+            # The output frames of one read go to the page as one message.
+            output = [payload for kind, payload in received if kind == OUTPUT]
+            if len(output) == len(received):
+                if output:
+                    await self._deliver(b"".join(output))
+                continue
             for kind, payload in received:
                 if kind == OUTPUT:
                     await self._deliver(payload)

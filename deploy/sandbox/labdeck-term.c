@@ -383,8 +383,11 @@ static void serve(int listener, char **argv) {
             else if (slot >= 0) clients[slot].fd = fd;
         }
         if (fds[2].revents & POLLIN) {
+            /* A pty gives a few KiB a read: what is there goes out as one
+             * frame, not one per read (fewer messages for the web side). */
             char data[CHUNK];
-            ssize_t got = read(master, data, sizeof data);
+            ssize_t got = 0, n;
+            while (got < (ssize_t)sizeof data && (n = read(master, data + got, sizeof data - got)) > 0) got += n;
             if (got > 0) {
                 ring_add(data, got);
                 track_modes((unsigned char *)data, got);
