@@ -1,8 +1,8 @@
 """The terminal websocket: browser frames in, shell output out.
 
-consumer (this file) -> session (terminal.py) -> backend relay -> the shell's
-holder in the sandbox (labdeck-term). Only the owner of a sandbox may attach; everyone else is told
-why and disconnected. The terminals open on one sandbox, in any web process,
+consumer (this file) -> session (terminal.py) -> backend relay -> the
+shell's holder in the sandbox (labdeck-term). Only the owner of a sandbox
+may attach; everyone else is told why and disconnected. The terminals open on one sandbox, in any web process,
 share a channel-layer group: a new learner tab takes the shell over from an
 older one, and instructors watching say so.
 """

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from typing import Protocol
 
 from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
@@ -41,9 +42,14 @@ WATCHER = [HOLDER, "attach", "-r"]
 # window size, output, "detached" (a newer tab took over), the exit status.
 INPUT, SIZE = b"I", b"W"
 HELLO, OUTPUT, DETACHED, EXITED = ord("H"), ord("O"), ord("D"), ord("X")
+KINDS = frozenset((HELLO, OUTPUT, DETACHED, EXITED))
 HEAD = struct.Struct(">cI")
 # A longer frame cannot come from the holder (it sends at most 64 KiB).
 MAX_FRAME = 1 << 20
+# Frames that carry no output (sizes, empty output) are rare from the
+# holder: one per resize. Past this many a second, flow control (which
+# counts output) would not bound them, so the link counts as broken.
+MAX_CONTROLS = 200
 # How long a session waits for its sandbox's engine to come back (it
 # restarts in seconds; a host reboot, with the sandbox started again, in a
 # minute or so) before it gives the page up.
@@ -62,24 +68,38 @@ class BrokenLink(Exception):
 
 
 class Frames:
-    """The holder's frames out of the bytes of its stream, as they arrive."""
+    """The holder's frames out of the bytes of its stream, as they arrive.
+    BrokenLink when the stream does not look like the holder's: a frame
+    too long, a kind it never sends, or too many frames without output."""
 
     def __init__(self):
         self.buffer = b""
+        self.window, self.controls = 0.0, 0
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         buffer = self.buffer + data if self.buffer else data
         frames, at, end = [], 0, len(buffer)
         while end - at >= 5:
             kind, size = HEAD.unpack_from(buffer, at)
-            if size > MAX_FRAME:
-                raise BrokenLink(f"a frame of {size} bytes")
+            kind = kind[0]
+            if size > MAX_FRAME or kind not in KINDS:
+                raise BrokenLink(f"a frame of kind {kind} and {size} bytes")
             if end - at - 5 < size:
                 break
-            frames.append((kind[0], buffer[at + 5:at + 5 + size]))
+            if kind != OUTPUT or not size:
+                self._control()
+            frames.append((kind, buffer[at + 5:at + 5 + size]))
             at += 5 + size
         self.buffer = buffer[at:]
         return frames
+
+    def _control(self) -> None:
+        now = time.monotonic()
+        if now - self.window >= 1:
+            self.window, self.controls = now, 0
+        self.controls += 1
+        if self.controls > MAX_CONTROLS:
+            raise BrokenLink(f"more than {MAX_CONTROLS} frames without output in a second")
 
 
 def frame(kind: bytes, payload: bytes) -> bytes:
@@ -166,20 +186,22 @@ class TerminalSession:
                 log.warning("terminal %s: %s", self.handle, exc)
                 return None
             # The output frames of one read go to the page as one message.
-            output = [payload for kind, payload in received if kind == OUTPUT]
-            if len(output) == len(received):
-                if output:
-                    await self._deliver(b"".join(output))
-                continue
+            output: list[bytes] = []
             for kind, payload in received:
                 if kind == OUTPUT:
-                    await self._deliver(payload)
-                elif kind == HELLO and len(payload) == 4:
+                    output.append(payload)
+                    continue
+                if output:
+                    await self._deliver(b"".join(output))
+                    output = []
+                if kind == HELLO and len(payload) == 4:
                     await self._sized(*struct.unpack(">HH", payload))
                 elif kind == EXITED and len(payload) == 4:
                     return struct.unpack(">i", payload)[0]
                 elif kind == DETACHED:
                     return "detached"
+            if output:
+                await self._deliver(b"".join(output))
 
     async def _sized(self, cols: int, rows: int) -> None:
         """A watcher shows the learner's screen at its own size."""

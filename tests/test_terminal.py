@@ -194,18 +194,41 @@ def test_a_full_screen_program_is_shown_again_after_a_reload(learner):
     again.close()
 
 
+def replace_holder(term: TerminalClient, *lines: str) -> None:
+    """As a hostile learner would: the program each connection starts
+    becomes a script of these lines, which first puts the real one back."""
+    script = ["#!/bin/sh", "cp /root/real-holder /usr/local/bin/.h; mv /usr/local/bin/.h /usr/local/bin/labdeck-term",
+              *lines]
+    term.send("export MARK=kept-$((6*7)); cp /usr/local/bin/labdeck-term /root/real-holder; "
+              "cat > /root/fake <<'EOF'\r" + "\r".join(script) + "\rEOF\r")
+    term.send("chmod +x /root/fake; mv /root/fake /usr/local/bin/labdeck-term; echo armed-$((6*7))\r")
+    term.read_line("armed-42")
+
+
 def test_a_holder_client_the_learner_replaced_breaks_only_that_connection(learner):
     """A learner replaces the program each connection starts with one that
     sends garbage: that connection breaks, the page reattaches by itself
     (the fake put the real program back), and the shell never noticed."""
     term = learner.terminal(learner.info)
     term.read_until("# ")
-    fake = ("#!/bin/sh\\ncp /root/real-holder /usr/local/bin/.h; mv /usr/local/bin/.h /usr/local/bin/labdeck-term\\n"
-            "printf OOOOO; exec cat /dev/zero\\n")
-    term.send(f"export MARK=kept-$((6*7)); cp /usr/local/bin/labdeck-term /root/real-holder; "
-              f"printf '{fake}' > /root/fake; chmod +x /root/fake; mv /root/fake /usr/local/bin/labdeck-term; "
-              "echo armed-$((6*7))\r")
-    term.read_line("armed-42")
+    replace_holder(term, "printf OOOOO; exec cat /dev/zero")
+    term.close()
+    again = learner.terminal(learner.info)
+    wait_status(again, "Lost the connection to your sandbox; reconnecting…")
+    wait_status(again, "Reconnected.")
+    again.send("echo $MARK\r")
+    again.read_line("kept-42")
+    again.close()
+
+
+def test_a_holder_client_that_floods_sizes_is_cut_off(learner):
+    """Window sizes are not output, so flow control does not bound them: a
+    fake that sends nothing else, as fast as it can, loses its connection
+    (the page reattaches to the real one) instead of keeping the web
+    process busy."""
+    term = learner.terminal(learner.info)
+    term.read_until("# ")
+    replace_holder(term, "while :; do printf 'H\\000\\000\\000\\004\\000P\\000\\030'; done")
     term.close()
     again = learner.terminal(learner.info)
     wait_status(again, "Lost the connection to your sandbox; reconnecting…")

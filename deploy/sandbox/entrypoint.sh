@@ -31,7 +31,7 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp 2>/dev/null || true
 # The inner engine, containerd and the mirror are Go programs that idle most
 # of a lesson: a smaller heap target keeps an idle sandbox smaller (measured:
 # bench/memory.py) for a little more collection while they work.
-export GOGC=${LABDECK_INNER_GOGC:-50}
+export GOGC=50
 mkdir -p /var/lib/docker /var/log
 # A fixed bridge address: inner containers find the apt repository at
 # 172.17.0.1:3142 whatever the sandbox's own network is.
