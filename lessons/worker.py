@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
@@ -44,7 +45,13 @@ REFRESH_EVERY = 1.0
 # After a round that the database refused (it is restarting), the next try.
 RETRY_AFTER = 2.0
 REPORT_EVERY = 5.0
-COMMANDS = ["sh", "-c", "touch /run/labdeck-commands && exec tail -n0 -F /run/labdeck-commands 2>/dev/null"]
+# The whole file (the shell keeps it short), not only what comes after the
+# follower starts: a command typed in the moment between a sandbox's
+# assignment and this follower's start must reach the dashboard too.
+COMMANDS = ["sh", "-c", "touch /run/labdeck-commands && exec tail -n +1 -F /run/labdeck-commands 2>/dev/null"]
+# On a worker's first look at a sandbox, the commands of this last while
+# count as new (a learner types during the start, or while a worker restarts).
+COMMANDS_LOOKBACK = 60
 
 
 def _assigned(shard: int, shards: int) -> dict[str, str]:
@@ -100,6 +107,12 @@ class SandboxChecker:
         self.asked: list[tuple[str, str]] = []
         self.quiet_until = 0.0
         self.tasks: list[asyncio.Task] = []
+        # The newest second reported, and how often each line of that second
+        # was reported and has been read on this connection (a reconnecting
+        # follower reads the file from its start again).
+        self.commands_second = int(time.time()) - COMMANDS_LOOKBACK
+        self.commands_reported: Counter[str] = Counter()
+        self.commands_read: Counter[str] = Counter()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -154,6 +167,7 @@ class SandboxChecker:
         while True:
             try:
                 relay = await get_backend().open_relay_async(self.handle, COMMANDS)
+                self.commands_read = Counter()
                 try:
                     pending = b""
                     while data := await relay.recv(65536):
@@ -169,8 +183,17 @@ class SandboxChecker:
 
     async def command_done(self, line: str) -> None:
         parts = line.split(" ", 2)
-        if len(parts) < 3:
+        if len(parts) < 3 or not parts[0].isdigit():
             return
+        second = int(parts[0])
+        if second < self.commands_second:
+            return  # reported before, or from before this worker's time
+        if second > self.commands_second:
+            self.commands_second, self.commands_reported, self.commands_read = second, Counter(), Counter()
+        self.commands_read[line] += 1
+        if self.commands_read[line] <= self.commands_reported[line]:
+            return
+        self.commands_reported[line] += 1
         self.trigger()
         with contextlib.suppress(Exception):  # a dashboard misses a command while Redis restarts
             for room in await self.worker.rooms_of(self.owner):

@@ -108,8 +108,12 @@ listen=$LABDECK_LISTEN
 listen=${listen/#0.0.0.0:/127.0.0.1:}
 listen=${listen/#\[::\]:/[::1]:}
 answers "http://$listen/" 30 || { show; tail -n 30 "$DIR/log/nginx.log"; die "nginx does not answer on $listen"; }
-# Every program up, the keeper and the checker too (2 s each to count as started).
-for _ in $(seq 1 100); do ctl status >/dev/null && break; sleep 0.2; done
-ctl status || die "not every program runs: see $DIR/log/"
+# Every program up, the keeper and the checker too (2 s each to count as
+# started). `supervisorctl status` exits 0 for STARTING and BACKOFF as well,
+# so its output is read: every line must say RUNNING.
+all_running() { ctl status 2>/dev/null | awk '$2 != "RUNNING" {bad = 1} END {exit bad || NR == 0}'; }
+for _ in $(seq 1 150); do all_running && break; sleep 0.2; done
+all_running || { show; die "not every program runs: see $DIR/log/"; }
+ctl status
 port=${LABDECK_LISTEN##*:}
 say "Labdeck: http://$LABDECK_HOSTNAME$([ "$port" = 80 ] || echo ":$port")/ (settings: $LABDECK_ENV_FILE, logs: $DIR/log/)"
