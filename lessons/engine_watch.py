@@ -96,6 +96,9 @@ class EngineWatch:
                 # A container that was there before the watch began is
                 # learned of when it is stopped (kill comes before die).
                 await self._learn(api, cid)
+                if cid not in self.seen and action != "create":
+                    # Removed already (`--rm`, on a busy host): what the event says must do.
+                    self.seen[cid] = _from_event(cid, attributes, event.get("timeNano", 0))
             if action == "start" and cid in self.seen:
                 self.seen[cid].setdefault("State", {}).update(Running=True, Status="running",
                                                                StartedAt=_stamp(event.get("timeNano", 0)))
@@ -200,6 +203,23 @@ class _Tail:
 
     def text(self) -> str:
         return self.kept.decode("utf-8", "replace")
+
+
+# Attributes of a container event that are not the container's labels.
+EVENT_ATTRIBUTES = {"image", "name", "exitCode", "signal", "execID", "execDuration"}
+
+
+def _from_event(cid: str, attributes: dict, nanoseconds: int) -> dict:
+    """A record shaped like an inspect, from what a kill or die event tells of
+    a container that can no longer be inspected: its image, name and labels,
+    and that it ran (it is being stopped)."""
+    return {
+        "Id": cid, "Name": "/" + attributes.get("name", ""), "Image": "", "Path": "", "Args": [], "Mounts": [],
+        "Config": {"Image": attributes.get("image", ""),
+                   "Labels": {k: v for k, v in attributes.items() if k not in EVENT_ATTRIBUTES}},
+        "HostConfig": {},
+        "State": {"Running": True, "Status": "running", "StartedAt": _stamp(nanoseconds)},
+    }
 
 
 def _stamp(nanoseconds: int) -> str:

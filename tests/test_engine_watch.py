@@ -1,6 +1,7 @@
 """Containers that ran and were removed (`docker run --rm`) still prove an
 exercise: the engine watch saw them run, exit and go."""
 import secrets
+import time
 
 import pytest
 
@@ -81,3 +82,49 @@ def test_a_container_that_prints_megabytes_leaves_its_last_lines(handle, tty):
     logs = departed[-1]["LabdeckLogs"]
     assert logs.replace("\r\n", "\n").endswith("\nflood\nfloo\nthe-end\n")  # head cut the last "flood"
     assert 60_000 < len(logs) <= 64 * 1024
+
+
+def test_clocks_removed_before_the_watch_could_inspect_them_still_count(handle):
+    """Containers started before the watch began are learned of when they are
+    stopped; on a busy host a `--rm` one can be gone before the watch's
+    inspect. Its kill, die and destroy events, replayed to a watch only once
+    it is gone, are enough: stopping two clocks still passes."""
+    import asyncio
+
+    from lessons.engine_watch import EngineWatch
+    from sandboxes.inner import AsyncInnerEngine
+
+    check = catalog.get("intro").exercises()["stop-and-kill"].check
+    tag = secrets.token_hex(3)
+    run_async(type_script(handle, f"docker run -d --rm --name clock-a-{tag} --label lesson=stop jpetazzo/clock; "
+                                  f"docker run -d --rm --name clock-b-{tag} jpetazzo/clock"))
+    with Watching(handle) as seen:
+        _, status = run_async(type_script(handle, f"docker kill clock-a-{tag} clock-b-{tag}"))
+        assert status == 0
+        time.sleep(1)
+    names = {f"clock-a-{tag}", f"clock-b-{tag}"}
+    replay = [e for e in seen.events if (e.get("Actor") or {}).get("Attributes", {}).get("name") in names]
+    assert {e["Action"] for e in replay} >= {"kill", "die", "destroy"}, replay
+
+    async def replayed() -> list[dict]:
+        late = EngineWatch(handle, lambda event: None)
+        api = AsyncInnerEngine(handle)
+        await api.open()
+        try:
+            for event in replay:
+                await late._note(api, event)
+        finally:
+            await api.close()
+        await asyncio.sleep(0)
+        return late.departed_list()
+
+    departed = run_async(replayed())
+    by_name = {c["Name"]: c for c in departed}
+    assert set(by_name) == {"/" + name for name in names}, departed
+    clock = by_name[f"/clock-a-{tag}"]
+    assert clock["Config"]["Image"] == "jpetazzo/clock" and clock["Config"]["Labels"]["lesson"] == "stop"
+    assert clock["State"]["Running"] is False and clock["State"]["ExitCode"] == 137
+    with Probe(handle) as probe:
+        assert not evaluate(check, probe).passed, "no clock is left to look at"
+    with Probe(handle, departed) as probe:
+        assert evaluate(check, probe).passed, evaluate(check, probe).missing
