@@ -21,17 +21,8 @@ import time
 import psutil
 from websockets.sync.client import connect
 
-from bench.common import Options, Result, Row, engine_process, fmt_s, median, percentile, server
+from bench.common import Options, Result, Row, engine_process, first_slide_of, fmt_s, median, percentile, server
 from tests.support import Learner
-
-
-def _catalog():
-    import django
-
-    django.setup()
-    from lessons import catalog
-
-    return catalog
 
 TARGET_P95 = 1.0
 TARGET_CPU = 50.0
@@ -65,8 +56,7 @@ def latency(srv, n: int) -> list[float]:
         ws.recv(timeout=10)
         # Like the player page: say which slide the learner is on, so rounds
         # check that section's exercises.
-        section = next(s for s in _catalog().get("intro").sections() if "hello-world" in s.exercise_ids())
-        ws.send(json.dumps({"type": "slide", "number": section.slides[0].number}))
+        ws.send(json.dumps({"type": "slide", "number": first_slide_of("intro", "hello-world")}))
         for i in range(n):
             term.send("docker rm -f $(docker ps -aq) >/dev/null 2>&1; clear\r")
             term.read_until("# ")

@@ -65,6 +65,8 @@ def percentile(samples: list[float], p: float) -> float:
     xs = sorted(samples)
     k = (len(xs) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    if k == lo or xs[hi] == xs[lo]:
+        return xs[lo]  # also where both are infinite (a sample that never came)
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
@@ -185,6 +187,18 @@ def backend():
         _backend = DockerBackend.from_settings()
         assert _backend.prefix == PREFIX, _backend.prefix
     return _backend
+
+
+def first_slide_of(course: str, exercise: str) -> int:
+    """The first slide of the section that holds an exercise: what a player
+    page on that section tells its progress socket, so that check rounds
+    look at that section's exercises."""
+    import django
+
+    django.setup()
+    from lessons import catalog
+
+    return next(s for s in catalog.get(course).sections() if exercise in s.exercise_ids()).slides[0].number
 
 
 # -- a live Labdeck ---------------------------------------------------------

@@ -9,11 +9,13 @@ real sandbox and a real terminal through nginx, and types.
 2. A web process killed (SIGKILL) mid-load: its terminals reconnect through
    nginx, as the page does; how long until each is back at its prompt, and
    whether it is the same shell (a variable set before the kill).
-3. Checks: every learner's page (a progress socket) says which course; then
+3. Checks: every learner's page (a progress socket) says which course and
+   slide (the hello-world one, as the player page does); then
    every shell runs a command at once, and the worker's rounds per second
    over that burst are its pace; at half that pace, learners run
-   `docker run busybox echo hello world`, and the time until their page
-   shows the exercise passed is timed.
+   `docker run busybox echo hello world`, and the time from its output
+   reaching the terminal until their page shows the exercise passed is
+   timed (as bench/checker.py does).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from collections import Counter
 import psutil
 from websockets.asyncio.client import connect
 
-from bench.common import Options, Result, Row, fmt_ms, fmt_s, meminfo, percentile
+from bench.common import Options, Result, Row, first_slide_of, fmt_ms, fmt_s, meminfo, percentile
 from bench.streams import LabdeckTerm
 from tests.production import ProductionLayout
 from tests.support import Learner
@@ -150,7 +152,11 @@ class Typist:
         while True:
             try:
                 self.term = await LabdeckTerm.open(self.layout, self.learner, self.info)
+                # ^C ends the `cat` and flushes what is typed before the
+                # prompt is back: the command waits for the prompt.
+                await self.term.drain(0.3)
                 await self.term.write(b"\x03")
+                await self.term.read_until(b"^C", b"# ", timeout=10)
                 await self.term.write(b"echo back-$BENCH_MARK-$((1+1))\r")
                 seen = await self.term.read_until(b"back-", b"-2", timeout=20)
                 return time.monotonic() - started, f"back-{self.mark}-2".encode() in seen
@@ -193,6 +199,8 @@ async def progress_socket(layout, learner: Learner):
     ws = await connect(layout.url.replace("http", "ws") + "/ws/progress/intro/", origin=layout.url,
                        additional_headers={"Cookie": cookie}, max_size=None, ping_interval=None)
     await ws.recv()
+    # Like the player page, on the hello-world slide: rounds check that section.
+    await ws.send(json.dumps({"type": "slide", "number": first_slide_of("intro", "hello-world")}))
     return ws
 
 
@@ -205,6 +213,22 @@ def round_times(since: float) -> list[float]:
                              filters={"event": "exec_start"})
     return sorted(e["timeNano"] / 1e9 for e in events
                   if "socat - UNIX-CONNECT" in e.get("Action", "") and e["timeNano"] / 1e9 >= since)
+
+
+async def output_seen(term) -> float:
+    """When the container's output reaches the terminal: the state change
+    (it exits right after), as bench/checker.py counts it."""
+    await term.read_until(b"echo hello world\r\n", b"hello world\r\n", timeout=30)
+    return time.monotonic()
+
+
+async def passed_seen(page) -> float:
+    """When the learner's page hears that hello-world passed."""
+    while True:
+        message = json.loads(await page.recv())
+        if message.get("type") == "progress" and \
+                message["exercises"].get("hello-world", {}).get("status") == "passed":
+            return time.monotonic()
 
 
 async def checks(layout, typists: list[Typist]) -> dict:
@@ -226,22 +250,25 @@ async def checks(layout, typists: list[Typist]) -> dict:
     passed_s = []
     interval = 2.0 / max(pace, 0.5)
     for typist, page in zip(typists, pages, strict=True):
-        sent = time.monotonic()
+        await typist.term.drain(0.05)
         await typist.term.write(b"docker run busybox echo hello world\r")
         try:
             async with asyncio.timeout(30):
-                while True:
-                    message = json.loads(await page.recv())
-                    if message.get("type") == "progress" and \
-                            message["exercises"].get("hello-world", {}).get("status") == "passed":
-                        break
-            passed_s.append(time.monotonic() - sent)
+                printed, shown = await asyncio.gather(output_seen(typist.term), passed_seen(page))
+            passed_s.append(max(shown - printed, 0.0))
         except TimeoutError:
             passed_s.append(float("inf"))
         await asyncio.sleep(interval)
     for page in pages:
         await page.close()
     return {"burst_rounds": burst_rounds, "rounds_per_s": pace, "passed_s": passed_s}
+
+
+async def room_at_work(layout, typists: list[Typist], seconds: float) -> tuple[dict, dict]:
+    """Both parts in one event loop: the terminals' websockets belong to the
+    loop that opened them."""
+    load = await typing_and_kill(layout, typists, seconds)
+    return load, await checks(layout, typists)
 
 
 def run(opts: Options) -> Result:
@@ -256,8 +283,7 @@ def run(opts: Options) -> Result:
         started_in = time.monotonic() - t0
         per_sandbox = (available - meminfo("MemAvailable")) / count / 2**20
         typists = [Typist(layout, learner, info) for learner, info in ready]
-        load = asyncio.run(typing_and_kill(layout, typists, opts.pick(TYPING_SECONDS, 20)))
-        checked = asyncio.run(checks(layout, typists))
+        load, checked = asyncio.run(room_at_work(layout, typists, opts.pick(TYPING_SECONDS, 20)))
     except Exception:
         print(diagnosis(layout), flush=True)
         raise
@@ -289,7 +315,8 @@ def run(opts: Options) -> Result:
         Row("A web process killed mid-load: shells lost", str(load["lost"]), "0", load["lost"] == 0),
         Row("Check rounds per second the worker sustains (a burst: every shell finishes a command)",
             f"{checked['rounds_per_s']:.1f}"),
-        Row(f"State change to passed at half that pace (p95, N={len(checked['passed_s'])})", fmt_s(passed95),
+        Row(f"State change to passed at half that pace (p95, N={len(checked['passed_s'])}; "
+            f"not shown within 30 s: {sum(1 for s in checked['passed_s'] if s == float('inf'))})", fmt_s(passed95),
             f"p95 ≤ {TARGET_PASSED_P95:.0f} s", passed95 <= TARGET_PASSED_P95),
     ]
     res.notes.append(
