@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,6 +238,17 @@ def remove_sandboxes() -> None:
     client = engine()
     selector = {"label": f"org.labdeck.instance={PREFIX}"}
     for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True, v=True)
+        for attempt in range(3):
+            try:
+                container.remove(force=True, v=True)
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError:
+                # Under a heavy load the engine may give up waiting for the
+                # kill's exit event ("did not receive an exit event"): again.
+                if attempt == 2:
+                    raise
+                time.sleep(2)
     for volume in client.volumes.list(filters=selector):
         volume.remove(force=True)
