@@ -322,3 +322,19 @@ def ready_sandbox(owner: str, group: str = ""):
         lifecycle.start(placement.sandbox)
         placement = pool.place(owner, group)
     return placement
+
+
+@contextlib.contextmanager
+def own_sandbox(kind: str):
+    """A sandbox of a test module's own, made through the backend (no web
+    process), ready; removed at the end. Yields its handle."""
+    from sandboxes.backends import get_backend
+
+    backend = get_backend()
+    name = f"labdeck-test-{kind}-{secrets.token_hex(3)}"
+    backend.create(name, {})
+    try:
+        backend.wait_ready(name, 60)
+        yield name
+    finally:
+        backend.destroy(name)

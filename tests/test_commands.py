@@ -8,22 +8,15 @@ import time
 import pytest
 
 from lessons import worker as checker_worker
+from tests.support import own_sandbox, run_async
 
 COMMANDS_FILE = "/run/labdeck-commands"
 
 
 @pytest.fixture(scope="module")
 def handle():
-    from sandboxes.backends import get_backend
-
-    backend = get_backend()
-    name = f"labdeck-test-commands-{secrets.token_hex(3)}"
-    backend.create(name, {})
-    try:
-        backend.wait_ready(name, 60)
+    with own_sandbox("commands") as name:
         yield name
-    finally:
-        backend.destroy(name)
 
 
 def append(handle: str, *lines: str) -> None:
@@ -60,7 +53,6 @@ def test_a_command_typed_before_the_checker_follows_is_reported_once(handle, mon
     that reconnects does not report a command twice, but the same command
     typed twice is reported twice."""
     from sandboxes.backends import get_backend
-    from tests.support import run_async
 
     now = int(time.time())
     marker = secrets.token_hex(3)

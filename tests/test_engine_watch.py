@@ -9,21 +9,13 @@ from lessons import catalog
 from lessons.checker import evaluate
 from lessons.probe import Probe
 from lessons.scripts import type_script
-from tests.support import Watching, run_async
+from tests.support import Watching, own_sandbox, run_async
 
 
 @pytest.fixture(scope="module")
 def handle():
-    from sandboxes.backends import get_backend
-
-    backend = get_backend()
-    name = f"labdeck-test-watch-{secrets.token_hex(3)}"
-    backend.create(name, {})
-    try:
-        backend.wait_ready(name, 60)
+    with own_sandbox("watch") as name:
         yield name
-    finally:
-        backend.destroy(name)
 
 
 def output_lines(record: dict) -> set[str]:

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from tests.support import engine
+from tests.support import engine, own_sandbox
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="system call numbers are x86_64's")
 
@@ -29,16 +29,8 @@ done
 
 @pytest.fixture(scope="module")
 def sandbox():
-    from sandboxes.backends import get_backend
-
-    backend = get_backend()
-    name = f"labdeck-test-escape-{secrets.token_hex(3)}"
-    backend.create(name, {})
-    try:
-        backend.wait_ready(name, 60)
+    with own_sandbox("escape") as name:
         yield name
-    finally:
-        backend.destroy(name)
 
 
 def sh(sandbox: str, script: str, *args: str, timeout: float = 60) -> str:
