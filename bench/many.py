@@ -20,6 +20,7 @@ real sandbox and a real terminal through nginx, and types.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import secrets
@@ -99,6 +100,7 @@ class Typist:
         self.mark = secrets.token_hex(4)
         self.echoes: list[float] = []
         self.retries: list[str] = []  # why each earlier try to open closed
+        self.back_errors: list[str] = []  # why each try to get back after the kill failed
         self.term: LabdeckTerm | None = None
 
     async def open(self) -> None:
@@ -150,6 +152,8 @@ class Typist:
         shell answers; (seconds, the same shell)."""
         started = time.monotonic()
         while True:
+            with contextlib.suppress(Exception):  # the page's old socket is closed before a new one
+                await self.term.close()
             try:
                 self.term = await LabdeckTerm.open(self.layout, self.learner, self.info)
                 # ^C ends the `cat` and flushes what is typed before the
@@ -160,7 +164,8 @@ class Typist:
                 await self.term.write(b"echo back-$BENCH_MARK-$((1+1))\r")
                 seen = await self.term.read_until(b"back-", b"-2", timeout=20)
                 return time.monotonic() - started, f"back-{self.mark}-2".encode() in seen
-            except Exception:
+            except Exception as exc:
+                self.back_errors.append(f"{time.monotonic() - started:.1f} s: {exc!r}"[:400])
                 await asyncio.sleep(0.5)
             if time.monotonic() - started > 120:
                 return time.monotonic() - started, False
@@ -190,6 +195,8 @@ async def typing_and_kill(layout, typists: list[Typist], seconds: float) -> dict
         "rss_growth": [a - b for a, b in zip(rss_after, rss_before.values(), strict=True)],
         "affected": len(affected), "back_s": [r[0] for r in results],
         "lost": sum(1 for r in results if not r[1]), "opened_s": opened,
+        "lost_why": [t.back_errors[:2] + t.back_errors[-2:] for t, r in zip(affected, results, strict=True)
+                     if not r[1]],
         "open_retries": dict(Counter(why for t in typists for why in t.retries)),
         "retried": sum(1 for t in typists if t.retries), "load_average": host_load,
     }

@@ -250,8 +250,11 @@ class WatchConsumer(TerminalConsumer):
         sandbox, code, message = await _watched_sandbox(self.scope["user"], kwargs["code"], kwargs["learner_id"])
         if sandbox is None:
             return await self.refuse(code, "closed", message)
-        await self.join_group(sandbox.handle)
-        self.session = await self.open_session(sandbox.handle)
+        handle = await self.machine(sandbox)
+        if handle is None:
+            return None
+        await self.join_group(handle)
+        self.session = await self.open_session(handle)
         if self.session is not None:
             await self.tell_terminals("watch", on=True)
 

@@ -5,4 +5,5 @@ from labdeck.consumers import DashboardConsumer, WatchConsumer
 websocket_urlpatterns = [
     path("ws/workshops/<str:code>/", DashboardConsumer.as_asgi()),
     path("ws/workshops/<str:code>/watch/<int:learner_id>/", WatchConsumer.as_asgi()),
+    path("ws/workshops/<str:code>/watch/<int:learner_id>/node<int:node>/", WatchConsumer.as_asgi()),
 ]

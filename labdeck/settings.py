@@ -58,6 +58,23 @@ def site_origins(hosts: list[str], port: int) -> list[str]:
     return list(dict.fromkeys(exact))
 
 
+def envnodesets(name: str, default: str) -> dict[int, int]:
+    """Warm node sets to keep, "NODES:COUNT" pairs ("3:1": one set of three
+    machines), as {nodes: count}."""
+    value = os.getenv(name, default)
+    sets = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        nodes, _, count = item.partition(":")
+        if not (nodes.isdigit() and count.isdigit() and 2 <= int(nodes) <= MAX_NODES):
+            raise ValueError(f"{name}: {item!r} is not NODES:COUNT with NODES from 2 to {MAX_NODES} (e.g. 3:1)")
+        sets[int(nodes)] = int(count)
+    return sets
+
+
+# Machines one learner's sandbox may have (a node set's /28 holds 13).
+MAX_NODES = 8
+
+
 def envfloat(name: str, default: float) -> float:
     value = os.getenv(name, str(default))
     try:
@@ -239,12 +256,17 @@ LABDECK_SANDBOX_PIDS = envint("LABDECK_SANDBOX_PIDS", 1024)
 LABDECK_SANDBOX_NETWORK = os.getenv("LABDECK_SANDBOX_NETWORK", "labdeck-sandboxes")
 # Fixed, so that two processes creating the network at once cannot both succeed.
 LABDECK_SANDBOX_SUBNET = os.getenv("LABDECK_SANDBOX_SUBNET", "10.213.0.0/16")
+# Where each node set (a course of several machines per learner) gets a /28
+# network of its own; apart from LABDECK_SANDBOX_SUBNET.
+LABDECK_NODE_SUBNETS = os.getenv("LABDECK_NODE_SUBNETS", "10.220.0.0/16")
 LABDECK_IMAGE_CACHE = os.getenv("LABDECK_IMAGE_CACHE", "/var/lib/labdeck/images")
 LABDECK_REGISTRY_MIRROR = os.getenv("LABDECK_REGISTRY_MIRROR", "")
 # Read by the engine's firewall too (deploy/engine/firewall.sh): sandboxes reach the internet.
 LABDECK_SANDBOX_EGRESS = envbool("LABDECK_SANDBOX_EGRESS", "False")
 LABDECK_NAME_PREFIX = os.getenv("LABDECK_NAME_PREFIX", "labdeck")
 LABDECK_POOL_SIZE = envint("LABDECK_POOL_SIZE", 2)
+# Unclaimed node sets the site keeps warm, e.g. "3:1" for a three-node course.
+LABDECK_POOL_NODE_SETS = envnodesets("LABDECK_POOL_NODE_SETS", "")
 LABDECK_MAX_SANDBOXES = envint("LABDECK_MAX_SANDBOXES", 20)
 LABDECK_SANDBOX_LIFETIME = envint("LABDECK_SANDBOX_LIFETIME", 4 * 3600)
 LABDECK_SANDBOX_IDLE = envint("LABDECK_SANDBOX_IDLE", 30 * 60)

@@ -112,7 +112,7 @@ def dashboard(request: HttpRequest, code: str) -> HttpResponse:
         "workshop": workshop, "join_link": link, "qr": mark_safe(_qr_svg(link)),
         "ws_url": f"/ws/workshops/{workshop.code}/", "export_url": f"/workshops/{workshop.code}/export.csv",
         "cards_url": f"/workshops/{workshop.code}/cards/", "stuck_after": settings.LABDECK_STUCK_AFTER,
-        "slide_count": len(course.slides()) if course else 0,
+        "slide_count": len(course.slides()) if course else 0, "nodes": range(1, (course.nodes if course else 1) + 1),
     })
 
 

@@ -27,7 +27,9 @@ def sync_pool(workshop: Workshop) -> None:
     lead before the start until the end."""
     if workshop.ended_at:
         return
+    course = catalog.get(workshop.course)
     PoolTarget.objects.update_or_create(group=workshop.pool_group, defaults={
+        "nodes": course.nodes if course else 1,
         "initial": workshop.initial_sandboxes(),
         "reserved": min(workshop.reserved, workshop.capacity),
         "limit": workshop.capacity,

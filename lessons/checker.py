@@ -45,6 +45,10 @@ def evaluate(condition: Condition, probe: Probe) -> Outcome:
         inner = evaluate(condition.children[0], probe)
         return Outcome(not inner.passed, [] if not inner.passed else [condition.message or "Something should not be "
                                                                           "there any more."])
+    if condition.kind == "node":
+        inner = evaluate(condition.children[0], probe.on_node(condition.spec["number"]))
+        return Outcome(inner.passed, [] if inner.passed else ([condition.message] if condition.message else
+                                                               inner.missing))
     passed = EVALUATORS[condition.kind](condition.spec, probe)
     return Outcome(passed, [] if passed else [condition.message or f"The {condition.kind} check does not hold yet."])
 
@@ -442,6 +446,61 @@ def _sandbox(spec: dict, probe: Probe) -> bool:
     return all(checks[key](value, probe) for key, value in spec.items())
 
 
+# Swarm mode (the course "Three nodes, one swarm") --------------------------
+
+def _swarm_node(node: dict, want: dict) -> bool:
+    description, spec, status = node.get("Description") or {}, node.get("Spec") or {}, node.get("Status") or {}
+    found = {"hostname": description.get("Hostname"), "role": spec.get("Role"),
+             "availability": spec.get("Availability"), "state": status.get("State")}
+    return all(found[key] == value for key, value in want.items())
+
+
+def _swarm(spec: dict, probe: Probe) -> bool:
+    """This machine's place in a swarm (`docker info`), and what its
+    managers know of the swarm's nodes (`docker node ls`)."""
+    swarm = probe.swarm_info
+    if "state" in spec and swarm.get("LocalNodeState") != spec["state"]:
+        return False
+    if "manager" in spec and bool(swarm.get("ControlAvailable")) != spec["manager"]:
+        return False
+    ready = [n for n in probe.swarm_nodes if (n.get("Status") or {}).get("State") == "ready"]
+    if "nodes" in spec and len(ready) < spec["nodes"]:
+        return False
+    return "node" not in spec or any(_swarm_node(n, spec["node"]) for n in probe.swarm_nodes)
+
+
+def _service_tasks(service: dict, probe: Probe) -> list[dict]:
+    """The service's tasks that run now (not the ones it replaced)."""
+    return [t for t in probe.swarm_tasks if t.get("ServiceID") == service.get("ID")
+            and (t.get("Status") or {}).get("State") == "running" and t.get("DesiredState") == "running"]
+
+
+def _service_matches(service: dict, spec: dict, probe: Probe) -> bool:
+    definition = service.get("Spec") or {}
+    task = definition.get("TaskTemplate") or {}
+    image = ((task.get("ContainerSpec") or {}).get("Image") or "").split("@")[0]
+    running = _service_tasks(service, probe)
+    hostnames = {n.get("ID"): (n.get("Description") or {}).get("Hostname") for n in probe.swarm_nodes}
+    on = {hostnames.get(t.get("NodeID")) for t in running}
+    ports = [p.get("PublishedPort") for p in (definition.get("EndpointSpec") or {}).get("Ports") or []]
+    checks = {
+        "name": lambda want: definition.get("Name") == want,
+        "image": lambda want: _ref_matches(str(want), image),
+        "replicas": lambda want: ((definition.get("Mode") or {}).get("Replicated") or {}).get("Replicas") == want,
+        "running": lambda want: len(running) >= want,
+        "spread": lambda want: len(on) >= want,
+        "published": lambda want: want in ports,
+        "updated": lambda want: ((service.get("UpdateStatus") or {}).get("State") == "completed") == want,
+        "not_on": lambda want: bool(running) and want not in on,
+    }
+    return all(checks[key](value) for key, value in spec.items())
+
+
+def _service(spec: dict, probe: Probe) -> bool:
+    """A swarm service (asked of a manager), its tasks and where they run."""
+    return any(_service_matches(service, spec, probe) for service in probe.swarm_services)
+
+
 EVALUATORS: dict[str, Callable[[object, Probe], bool]] = {
     "container": _container,
     "image": _image,
@@ -451,6 +510,8 @@ EVALUATORS: dict[str, Callable[[object, Probe], bool]] = {
     "command": _command,
     "event": _event,
     "sandbox": _sandbox,
+    "swarm": _swarm,
+    "service": _service,
 }
 
 

@@ -22,11 +22,17 @@ IMAGE_KEYS = {
 }
 COMMAND_KEYS = {"name", "options", "image", "args"}
 SANDBOX_KEYS = {"process", "own_proc", "interface", "cgroup", "file"}
+SWARM_KEYS = {"state", "manager", "nodes", "node"}
+SWARM_NODE_KEYS = {"hostname", "role", "availability", "state"}
+SERVICE_KEYS = {"name", "image", "replicas", "running", "spread", "published", "updated", "not_on"}
 KINDS = {
     "container": CONTAINER_KEYS, "image": IMAGE_KEYS, "volume": {"name"}, "network": {"name"},
     "history": None, "command": COMMAND_KEYS, "event": {"type", "action", "detail", "name"}, "sandbox": SANDBOX_KEYS,
+    "swarm": SWARM_KEYS, "service": SERVICE_KEYS,
 }
-COMBINATORS = {"all", "any", "not"}
+# `node: {name: node2, check: COND}`: COND holds on that machine of a node set.
+COMBINATORS = {"all", "any", "not", "node"}
+NODE_NAME = re.compile(r"node([1-9][0-9]?)")
 REGEX_KEYS = {"container": ("logs",), "image": ("history", "tag_matches"), "event": ("detail",)}
 DIFF_KEYS = {"added", "deleted", "changed", "untouched"}
 
@@ -63,6 +69,12 @@ def parse(data: Any, where: str = "check") -> Condition:
         return Condition(kind, None, message, children)
     if kind == "not":
         return Condition(kind, None, message, [parse(spec, f"{where}.not")])
+    if kind == "node":
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict) or set(spec) != {"name", "check"} or not NODE_NAME.fullmatch(str(name)):
+            raise CheckSyntaxError(f"{where}.node: needs name (node1, node2, ...) and check (a condition)")
+        return Condition(kind, {"name": name, "number": int(name[4:])}, message, [parse(spec["check"],
+                                                                                       f"{where}.node.check")])
     if kind not in KINDS:
         known = ", ".join(sorted(set(KINDS) | COMBINATORS))
         raise CheckSyntaxError(f"{where}: unknown condition {kind!r}; known: {known}")
@@ -87,6 +99,10 @@ def parse(data: Any, where: str = "check") -> Condition:
             diff = spec["diff"]
             if not isinstance(diff, dict) or not diff or set(diff) - DIFF_KEYS:
                 raise CheckSyntaxError(f"{where}.container.diff: a mapping of {', '.join(sorted(DIFF_KEYS))}")
+        if kind == "swarm" and "node" in spec:
+            node = spec["node"]
+            if not isinstance(node, dict) or not node or set(node) - SWARM_NODE_KEYS:
+                raise CheckSyntaxError(f"{where}.swarm.node: a mapping of {', '.join(sorted(SWARM_NODE_KEYS))}")
         if kind == "container" and "shares_volumes_with" in spec:
             parse({"container": spec["shares_volumes_with"]}, f"{where}.container.shares_volumes_with")
     return Condition(kind, spec, message)

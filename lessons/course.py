@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from django.conf import settings
 
 from lessons import checks
 
@@ -20,7 +21,7 @@ SLIDE_MARK = re.compile(r"^<!--\s*slide:\s*([\w\s,-]+?)\s*-->\s*$")
 SLIDE_KINDS = {"extra-details", "live-only", "self-paced-only"}
 ACTIONS = {"run", "copy", "interrupt"}
 FLAGS = {"interactive", "online"}
-MANIFEST_KEYS = {"slug", "title", "description", "chapters"}
+MANIFEST_KEYS = {"slug", "title", "description", "chapters", "nodes"}
 CHAPTER_KEYS = {"title", "sections"}
 HEADER_KEYS = {"title", "id", "quiz"}
 EXERCISE_KEYS = {"id", "title", "instructions", "hints", "check", "setup", "solve"}
@@ -55,6 +56,8 @@ class CodeBlock:
     actions: set[str]
     flags: set[str]
     line: int
+    # The machine of a node set whose terminal it is typed into ("node2").
+    node: int = 1
 
 
 @dataclass
@@ -128,6 +131,8 @@ class Course:
     description: str
     chapters: list[Chapter]
     path: Path
+    # Machines per learner: a node set (node1 … nodeN) when above 1.
+    nodes: int = 1
 
     def sections(self) -> list[Section]:
         return [s for c in self.chapters for s in c.sections]
@@ -295,12 +300,16 @@ def _parse_slide(start: int, lines: list[str], path: Path, errors: _Collector) -
                 slide.quizzes.append(quiz)
         else:
             words = set(info[1:])
-            unknown = words - ACTIONS - FLAGS
+            nodes = {word for word in words if checks.NODE_NAME.fullmatch(word)}
+            unknown = words - ACTIONS - FLAGS - nodes
             if unknown:
                 errors.add(path, start + index, f"code block: unknown word(s) {', '.join(sorted(unknown))} after "
-                           f"the language; known: {', '.join(sorted(ACTIONS | FLAGS))}")
+                           f"the language; known: {', '.join(sorted(ACTIONS | FLAGS))}, node1, node2, ...")
+            if len(nodes) > 1:
+                errors.add(path, start + index, f"code block: names {len(nodes)} nodes; a block runs on one")
+            node = int(min(nodes)[4:]) if nodes else 1
             slide.blocks.append(CodeBlock(info[0] if info else "", content, words & ACTIONS, words & FLAGS,
-                                          start + index))
+                                          start + index, node))
         index = end + 1
     return slide
 
@@ -364,8 +373,14 @@ def load_course(manifest: Path) -> Course:
         chapters.append(Chapter(str(chapter["title"]), sections))
     if not data.get("slug") or not data.get("title") or not chapters:
         errors.add(manifest, 1, "manifest: needs slug, title and at least one chapter")
+    nodes = data.get("nodes", 1)
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or not 1 <= nodes <= settings.MAX_NODES:
+        errors.add(manifest, _key_line(lines, "nodes", 1), f"manifest: nodes must be a whole number from 1 to "
+                   f"{settings.MAX_NODES}, not {nodes!r}")
+        nodes = 1
     course = Course(str(data.get("slug", "")), str(data.get("title", "")), str(data.get("description", "")),
-                    chapters, manifest)
+                    chapters, manifest, nodes)
+    _check_nodes(course, errors)
     seen: dict[str, Exercise] = {}
     for number, slide in enumerate(course.slides(), 1):
         slide.number = number
@@ -378,6 +393,25 @@ def load_course(manifest: Path) -> Course:
     if errors.errors:
         raise CourseInvalid(errors.errors)
     return course
+
+
+def _node_numbers(condition: checks.Condition) -> set[int]:
+    found = {condition.spec["number"]} if condition.kind == "node" else set()
+    return found.union(*(_node_numbers(child) for child in condition.children))
+
+
+def _check_nodes(course: Course, errors: _Collector) -> None:
+    """Every node that a block or a check names is one the course has."""
+    for section in course.sections():
+        for block in (b for slide in section.slides for b in slide.blocks):
+            if block.node > course.nodes:
+                errors.add(section.path, block.line, f"code block: node{block.node}, but the course has "
+                           f"{course.nodes} node(s) (manifest key nodes)")
+    for exercise in course.exercises().values():
+        beyond = sorted(n for n in _node_numbers(exercise.check) if n > course.nodes)
+        if beyond:
+            errors.add(exercise.path, exercise.line, f"exercise {exercise.id}: its check names node{beyond[0]}, "
+                       f"but the course has {course.nodes} node(s) (manifest key nodes)")
 
 
 def manifests(content_dir: Path = CONTENT_DIR) -> list[Path]:

@@ -51,6 +51,16 @@ class Probe:
         self.departed = departed or []
         self._cache: dict[tuple, object] = {}
         self._engine: InnerEngine | None = None
+        self._nodes: dict[int, Probe] = {}
+
+    def on_node(self, node: int) -> Probe:
+        """The probe of another machine of a node set (node 1 is this one),
+        made once per round."""
+        if node == 1:
+            return self
+        if node not in self._nodes:
+            self._nodes[node] = Probe(get_backend().node_handle(self.handle, node))
+        return self._nodes[node]
 
     def __enter__(self) -> Probe:
         return self
@@ -62,6 +72,9 @@ class Probe:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        for probe in self._nodes.values():
+            probe.close()
+        self._nodes.clear()
 
     def api(self, method: str, path: str, **kwargs):
         """A call to the sandbox's engine; ProbeError if it does not answer."""
@@ -123,6 +136,33 @@ class Probe:
     @cached_property
     def networks(self) -> list[dict]:
         return self._list("/networks")
+
+    @cached_property
+    def swarm_info(self) -> dict:
+        """The Swarm part of the engine's `docker info`."""
+        answer = self.api("GET", "/info")
+        return (answer.get("Swarm") or {}) if isinstance(answer, dict) else {}
+
+    def _manager_list(self, path: str) -> list[dict]:
+        """A list only a swarm manager gives; empty elsewhere."""
+        if not self.swarm_info.get("ControlAvailable"):
+            return []
+        try:
+            return [item for item in self._list(path) if isinstance(item, dict)]
+        except ProbeRefused:
+            return []  # it stopped being a manager meanwhile
+
+    @cached_property
+    def swarm_nodes(self) -> list[dict]:
+        return self._manager_list("/nodes")
+
+    @cached_property
+    def swarm_services(self) -> list[dict]:
+        return self._manager_list("/services")
+
+    @cached_property
+    def swarm_tasks(self) -> list[dict]:
+        return self._manager_list("/tasks")
 
     @cached_property
     def history(self) -> list[str]:

@@ -16,6 +16,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from lessons.checks import NODE_NAME
 from lessons.course import Exercise, Quiz, Slide
 
 ACTION_LABELS = {"run": "Run", "copy": "Copy", "interrupt": "Stop and run"}
@@ -62,7 +63,10 @@ def _fence(md: MarkdownIt):
         )
         action_attr = f' data-action="{actions[0]}"' if actions else ""
         flags_attr = f' data-flags="{" ".join(flags)}"' if flags else ""
-        return (f'<div class="code-block highlight"{action_attr}{flags_attr}>{buttons}'
+        # Which machine of a node set it runs on, for the reader too.
+        nodes = [w for w in flags if NODE_NAME.fullmatch(w)]
+        label = f'<span class="code-node">{nodes[0]}</span>' if nodes else ""
+        return (f'<div class="code-block highlight"{action_attr}{flags_attr}>{label}{buttons}'
                 f'<pre><code>{code}</code></pre></div>\n')
 
     return render

@@ -7,11 +7,12 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from lessons import catalog, rooms
 from lessons.course import Course
 from lessons.render import pygments_css, slide_html
+from sandboxes import views as sandbox_views
 from sandboxes.owners import owner_key
 
 MEDIA_TYPES = {".svg": "image/svg+xml", ".png": "image/png"}
@@ -80,6 +81,15 @@ def player(request: HttpRequest, slug: str, mode: str = "live") -> HttpResponse:
         "course": course, "slides": slides, "toc": _toc(slides), "mode": mode,
         "exercise_count": sum(len(slide["exercises"]) for slide in slides),
     })
+
+
+@require_POST
+def course_sandbox(request: HttpRequest, slug: str) -> HttpResponse:
+    """/sandbox/start for a course: a sandbox of as many machines as it asks for."""
+    course = catalog.get(slug)
+    if course is None:
+        raise Http404("No such course")
+    return sandbox_views.start(request, course.nodes)
 
 
 @require_GET

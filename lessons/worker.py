@@ -54,11 +54,12 @@ COMMANDS = ["sh", "-c", "touch /run/labdeck-commands && exec tail -n +1 -F /run/
 COMMANDS_LOOKBACK = 60
 
 
-def _assigned(shard: int, shards: int) -> dict[str, str]:
-    """handle -> owner, for the assigned sandboxes of this shard."""
-    rows = Sandbox.objects.filter(state=Sandbox.ASSIGNED).exclude(handle="").values_list("pk", "handle", "owner")
+def _assigned(shard: int, shards: int) -> dict[str, tuple[str, int]]:
+    """handle -> (owner, nodes), for the assigned sandboxes of this shard."""
+    rows = Sandbox.objects.filter(state=Sandbox.ASSIGNED).exclude(handle="").values_list(
+        "pk", "handle", "owner", "nodes")
     close_old_connections()
-    return {handle: owner for pk, handle, owner in rows if pk % shards == shard}
+    return {handle: (owner, nodes) for pk, handle, owner, nodes in rows if pk % shards == shard}
 
 
 def _notices(shard: int, shards: int) -> list[Sandbox]:
@@ -96,27 +97,36 @@ def _round(owner: str, handle: str, explicit: tuple[str, str] | None, departed: 
     return reports
 
 
-class SandboxChecker:
-    """The check loop of one sandbox."""
+class CommandsSeen:
+    """What one machine's commands follower has reported: the newest second,
+    and how often each line of that second was reported and has been read on
+    this connection (a reconnecting follower reads the file from its start)."""
 
-    def __init__(self, worker: Worker, handle: str, owner: str):
-        self.worker, self.handle, self.owner = worker, handle, owner
+    def __init__(self, node: int):
+        self.node = node
+        self.second = int(time.time()) - COMMANDS_LOOKBACK
+        self.reported: Counter[str] = Counter()
+        self.read: Counter[str] = Counter()
+
+
+class SandboxChecker:
+    """The check loop of one sandbox (of all machines of a node set: the
+    engine of node1 is watched, the commands of every node followed)."""
+
+    def __init__(self, worker: Worker, handle: str, owner: str, nodes: int = 1):
+        self.worker, self.handle, self.owner, self.nodes = worker, handle, owner, nodes
         self.watch = EngineWatch(handle, self.on_event)
         self.running = False
         self.again = False
         self.asked: list[tuple[str, str]] = []
         self.quiet_until = 0.0
         self.tasks: list[asyncio.Task] = []
-        # The newest second reported, and how often each line of that second
-        # was reported and has been read on this connection (a reconnecting
-        # follower reads the file from its start again).
-        self.commands_second = int(time.time()) - COMMANDS_LOOKBACK
-        self.commands_reported: Counter[str] = Counter()
-        self.commands_read: Counter[str] = Counter()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.tasks = [loop.create_task(self.watch.run()), loop.create_task(self.follow_commands())]
+        self.tasks = [loop.create_task(self.watch.run())]
+        self.tasks += [loop.create_task(self.follow_commands(CommandsSeen(node)))
+                       for node in range(1, self.nodes + 1)]
         self.trigger()
 
     def stop(self) -> None:
@@ -162,44 +172,46 @@ class SandboxChecker:
         finally:
             self.running = False
 
-    async def follow_commands(self) -> None:
-        """Each finished shell command starts a round and goes to the room."""
+    async def follow_commands(self, seen: CommandsSeen) -> None:
+        """Each finished shell command of the machine starts a round and goes to the room."""
+        handle = get_backend().node_handle(self.handle, seen.node)
         while True:
             try:
-                relay = await get_backend().open_relay_async(self.handle, COMMANDS)
-                self.commands_read = Counter()
+                relay = await get_backend().open_relay_async(handle, COMMANDS)
+                seen.read = Counter()
                 try:
                     pending = b""
                     while data := await relay.recv(65536):
                         pending = (pending + data)[-65536:]
                         *lines, pending = pending.split(b"\n")
                         for line in lines:
-                            await self.command_done(line.decode("utf-8", "replace"))
+                            await self.command_done(line.decode("utf-8", "replace"), seen)
                 finally:
                     await relay.close()
             except (SandboxError, BackendUnavailable, OSError) as exc:
-                log.debug("commands of %s: %s", self.handle, exc)
+                log.debug("commands of %s: %s", handle, exc)
             await asyncio.sleep(2)
 
-    async def command_done(self, line: str) -> None:
+    async def command_done(self, line: str, seen: CommandsSeen) -> None:
         parts = line.split(" ", 2)
         if len(parts) < 3 or not parts[0].isdigit() or len(parts[0]) > 12:
             return
         # The learner can write this file: a second from the future counts
         # as now, or it would hide every later command.
         second = min(int(parts[0]), int(time.time()))
-        if second < self.commands_second:
+        if second < seen.second:
             return  # reported before, or from before this worker's time
-        if second > self.commands_second:
-            self.commands_second, self.commands_reported, self.commands_read = second, Counter(), Counter()
-        self.commands_read[line] += 1
-        if self.commands_read[line] <= self.commands_reported[line]:
+        if second > seen.second:
+            seen.second, seen.reported, seen.read = second, Counter(), Counter()
+        seen.read[line] += 1
+        if seen.read[line] <= seen.reported[line]:
             return
-        self.commands_reported[line] += 1
+        seen.reported[line] += 1
         self.trigger()
+        command = parts[2][:500] if self.nodes == 1 else f"node{seen.node}: {parts[2][:490]}"
         with contextlib.suppress(Exception):  # a dashboard misses a command while Redis restarts
             for room in await self.worker.rooms_of(self.owner):
-                await rooms.report(room, self.owner, "command", command=parts[2][:500])
+                await rooms.report(room, self.owner, "command", command=command)
 
 
 class Worker:
@@ -246,11 +258,11 @@ class Worker:
             await self.run(_delivered, sandbox)
         assigned = await self.run(_assigned, self.shard, self.shards)
         for handle in list(self.checkers):
-            if assigned.get(handle) != self.checkers[handle].owner:
+            if assigned.get(handle, ("",))[0] != self.checkers[handle].owner:
                 self.checkers.pop(handle).stop()
-        for handle, owner in assigned.items():
+        for handle, (owner, nodes) in assigned.items():
             if handle not in self.checkers:
-                self.checkers[handle] = SandboxChecker(self, handle, owner)
+                self.checkers[handle] = SandboxChecker(self, handle, owner, nodes)
                 self.checkers[handle].start()
 
     async def listen(self, layer, channel: str) -> None:

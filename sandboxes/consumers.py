@@ -2,8 +2,9 @@
 
 consumer (this file) -> session (terminal.py) -> backend relay -> the
 shell's holder in the sandbox (labdeck-term). Only the owner of a sandbox
-may attach; everyone else is told why and disconnected. The terminals open on one sandbox, in any web process,
-share a channel-layer group: a new learner tab takes the shell over from an
+may attach; everyone else is told why and disconnected. A node set has a
+terminal per node (/ws/terminal/ID/node2/). The terminals open on one
+machine, in any web process, share a channel-layer group: a new learner tab takes the shell over from an
 older one, and instructors watching say so.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from sandboxes import protocol, terminal
-from sandboxes.backends import BackendUnavailable, SandboxError
+from sandboxes.backends import BackendUnavailable, SandboxError, get_backend
 from sandboxes.models import Sandbox
 from sandboxes.owners import owner_key
 
@@ -145,14 +146,26 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return await self.refuse(4403, "closed", "This terminal belongs to someone else.")
         if problem == "not-ready":
             return await self.refuse(4409, "starting", "The sandbox is not ready yet.")
+        handle = await self.machine(sandbox)
+        if handle is None:
+            return None
         self.sandbox_pk, self.last_touch, self.bad_frames = sandbox.pk, time.monotonic(), 0
         self.watchers: set[str] = set()
-        await self.join_group(sandbox.handle)
+        await self.join_group(handle)
         await self.tell_terminals("taken")  # an older tab of this learner lets go
-        self.session = await self.open_session(sandbox.handle)
+        self.session = await self.open_session(handle)
         if self.session is not None:
             await self.tell_terminals("roll_call")  # watchers already there say so
             await _touch(self.sandbox_pk)
+
+    async def machine(self, sandbox: Sandbox) -> str | None:
+        """The handle of the machine the URL names (node2 of a node set, say;
+        node1 without one), or None after telling the client it has none."""
+        node = self.scope["url_route"]["kwargs"].get("node", 1)
+        if not 1 <= node <= sandbox.nodes:
+            await self.refuse(4404, "closed", f"This sandbox has no node{node}.")
+            return None
+        return get_backend().node_handle(sandbox.handle, node)
 
     async def open_session(self, handle: str) -> terminal.TerminalSession | None:
         """A client of the sandbox's shell, or None after telling the client why not."""

@@ -45,7 +45,8 @@ def start(sandbox: Sandbox) -> Sandbox:
     backend = get_backend()
     try:
         sandbox.handle = backend.create(sandbox.name, {"org.labdeck.owner": sandbox.owner,
-                                                       "org.labdeck.group": sandbox.group}, sandbox.host)
+                                                       "org.labdeck.group": sandbox.group},
+                                        sandbox.host, nodes=sandbox.nodes)
         Sandbox.objects.filter(pk=sandbox.pk).update(handle=sandbox.handle)
         backend.wait_ready(sandbox.handle, settings.LABDECK_READY_TIMEOUT)
     except (SandboxError, BackendUnavailable) as exc:

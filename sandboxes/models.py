@@ -36,6 +36,9 @@ class Sandbox(models.Model):
     # The pool this sandbox belongs to: "" for the site's, or a workshop's
     # (the classroom names it), so that its warm-up and end act on its own.
     group = models.CharField(max_length=64, blank=True, db_index=True)
+    # How many machines (node1 … nodeN, each with its own engine) it has:
+    # a course or a workshop may ask for several; each counts against capacity.
+    nodes = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     # When the keeper began to start it: a learner's row may wait in line
     # (created, not started) for minutes before that in a full room.
@@ -60,11 +63,16 @@ class Sandbox(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.state})"
 
+    def terminal_url(self, node: int = 1) -> str:
+        return f"/ws/terminal/{self.public_id}/" + (f"node{node}/" if node > 1 else "")
+
     def to_dict(self) -> dict:
         return {
             "sandbox": str(self.public_id),
             "state": self.state,
-            "terminal_url": f"/ws/terminal/{self.public_id}/",
+            "terminal_url": self.terminal_url(),
+            "nodes": [{"name": f"node{node}", "terminal_url": self.terminal_url(node)}
+                      for node in range(1, self.nodes + 1)],
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
 
@@ -88,6 +96,8 @@ class PoolTarget(models.Model):
     at `active_until` the group's sandboxes are reaped."""
 
     group = models.CharField(max_length=64, unique=True)
+    # Machines per learner (the workshop's course may ask for a node set).
+    nodes = models.PositiveSmallIntegerField(default=1)
     initial = models.PositiveIntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
     limit = models.PositiveIntegerField(default=0, help_text="0: no limit of its own")

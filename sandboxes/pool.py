@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from sandboxes import lifecycle
@@ -42,12 +42,13 @@ class Placement:
         return data
 
 
-def claim(owner: str, group: str = "") -> Sandbox | None:
-    """Give the oldest ready sandbox of the group's pool (then the site's) to
-    owner; two callers never share one."""
+def claim(owner: str, group: str = "", nodes: int = 1) -> Sandbox | None:
+    """Give the oldest ready sandbox (of that many nodes) of the group's pool
+    (then the site's) to owner; two callers never share one."""
     now = timezone.now()
     for pool_group in dict.fromkeys((group, "")):
-        ready = Sandbox.objects.filter(state=Sandbox.READY, owner="", group=pool_group).order_by("ready_at")
+        ready = Sandbox.objects.filter(state=Sandbox.READY, owner="", group=pool_group,
+                                       nodes=nodes).order_by("ready_at")
         for pk in ready.values_list("pk", flat=True)[:8]:
             if Sandbox.objects.filter(pk=pk, state=Sandbox.READY, owner="").update(
                 state=Sandbox.ASSIGNED, owner=owner, group=group, assigned_at=now, last_seen=now
@@ -67,32 +68,40 @@ def _capacity_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(7410001)")
 
 
-def place_on(host: str | None = None) -> str | None:
-    """The host for one more sandbox: that one if it has room, else the one
-    that answers and has the most room left; None when none has any."""
+def machines(sandboxes: QuerySet[Sandbox]) -> int:
+    """How many machines these sandboxes take: a node set counts each node."""
+    return sandboxes.aggregate(total=Sum("nodes"))["total"] or 0
+
+
+def place_on(host: str | None = None, nodes: int = 1) -> str | None:
+    """The host for one more sandbox of that many nodes (a set stays on one
+    host): that host if it has room, else the one that answers and has the
+    most room left; None when none has enough."""
     down = set(SandboxHost.objects.filter(down_since__isnull=False).values_list("name", flat=True))
-    used = dict(Sandbox.objects.filter(state__in=Sandbox.LIVE).values_list("host").annotate(Count("pk")))
-    room = {h.name: h.capacity - used.get(h.name, 0) for h in get_backend().hosts() if h.name not in down}
+    used = dict(Sandbox.objects.filter(state__in=Sandbox.LIVE).values_list("host").annotate(Sum("nodes")))
+    room = {h.name: h.capacity - (used.get(h.name) or 0) for h in get_backend().hosts() if h.name not in down}
     if host is not None:
-        return host if room.get(host, 0) > 0 else None
+        return host if room.get(host, 0) >= nodes else None
     best = max(sorted(room), key=lambda name: room[name], default=None)
-    return best if best is not None and room[best] > 0 else None
+    return best if best is not None and room[best] >= nodes else None
 
 
-def reserve(owner: str, group: str = "", limit: int = 0, host: str | None = None) -> Sandbox | None:
+def reserve(owner: str, group: str = "", limit: int = 0, host: str | None = None, nodes: int = 1) -> Sandbox | None:
     """Create a `starting` row for owner if the site's capacity, the group's
-    limit when it has one, and a host's room allow one more."""
+    limit when it has one, and a host's room allow one more (capacity counts
+    machines, so a node set of three takes three; a group's limit counts
+    learners)."""
     with transaction.atomic():
         _capacity_lock()
         live = Sandbox.objects.filter(state__in=Sandbox.LIVE)
-        if live.count() >= settings.LABDECK_MAX_SANDBOXES:
+        if machines(live) + nodes > settings.LABDECK_MAX_SANDBOXES:
             return None
         if limit and live.filter(group=group).count() >= limit:
             return None
-        chosen = place_on(host)
+        chosen = place_on(host, nodes)
         if chosen is None:
             return None
-        return Sandbox.objects.create(owner=owner, group=group, host=chosen)
+        return Sandbox.objects.create(owner=owner, group=group, host=chosen, nodes=nodes)
 
 
 def _limit(group: str) -> int:
@@ -104,13 +113,23 @@ def current(owner: str) -> Sandbox | None:
     return Sandbox.objects.filter(owner=owner, state__in=(Sandbox.STARTING, Sandbox.ASSIGNED)).first()
 
 
-def place(owner: str, group: str = "") -> Placement:
-    """Find or make a sandbox for owner, or put them in line. Idempotent.
+def place(owner: str, group: str = "", nodes: int = 1, replace: bool = False) -> Placement:
+    """Find or make a sandbox of that many nodes for owner, or put them in
+    line. Idempotent.
+
+    A learner has one sandbox at a time. If theirs has another number of
+    nodes than the course asks for, they are asked first ("other-nodes"):
+    with replace, it is given up and a new one made.
 
     A group (a workshop) with a limit of its own is full when that many of
     its sandboxes are in use: its learners then wait in the group's line.
     """
     sandbox = current(owner)
+    if sandbox and sandbox.nodes != nodes:
+        if not replace:
+            return Placement("other-nodes", sandbox, message=_other_nodes(sandbox.nodes, nodes))
+        lifecycle.request_stop(sandbox, f"replaced by a sandbox of {_machines(nodes)}")
+        sandbox = None
     if sandbox:
         Sandbox.objects.filter(pk=sandbox.pk).update(last_seen=timezone.now())
         return Placement(sandbox.state if sandbox.state == Sandbox.STARTING else "ready", sandbox)
@@ -123,10 +142,10 @@ def place(owner: str, group: str = "") -> Placement:
     limit = _limit(group)
     in_use = Sandbox.objects.filter(group=group, state__in=Sandbox.LIVE).exclude(owner="").count() if limit else 0
     if ahead == 0 and not (limit and in_use >= limit):
-        sandbox = claim(owner, group)
+        sandbox = claim(owner, group, nodes)
         if sandbox is None:
             get_backend().ping()
-            sandbox = reserve(owner, group, limit)
+            sandbox = reserve(owner, group, limit, nodes=nodes)
         if sandbox:
             WaitingLearner.objects.filter(owner=owner).delete()
             if sandbox.state == Sandbox.STARTING:
@@ -139,10 +158,19 @@ def place(owner: str, group: str = "") -> Placement:
     return Placement("queued", position=position, message=message)
 
 
-def safe_place(owner: str, group: str = "") -> Placement:
+def _machines(nodes: int) -> str:
+    return "one machine" if nodes == 1 else f"{nodes} machines"
+
+
+def _other_nodes(has: int, wants: int) -> str:
+    return (f"This course needs a sandbox of {_machines(wants)}; yours has {_machines(has)}. "
+            "Start a new one for it: your current sandbox and its files will be removed.")
+
+
+def safe_place(owner: str, group: str = "", nodes: int = 1, replace: bool = False) -> Placement:
     """place(), turning a dead worker into a message instead of an error."""
     try:
-        return place(owner, group)
+        return place(owner, group, nodes, replace)
     except BackendUnavailable:
         return Placement("unavailable", message="The sandbox host is unavailable. Please try again in a moment.")
     except SandboxError as exc:
@@ -157,10 +185,11 @@ START_PER_ROUND = 4
 Starter = Callable[[Sandbox], object]
 
 
-def _start_unclaimed(group: str, count: int, limit: int, start: Starter, host: str | None = None) -> int:
+def _start_unclaimed(group: str, count: int, limit: int, start: Starter, host: str | None = None,
+                     nodes: int = 1) -> int:
     started = 0
     for _ in range(min(count, START_PER_ROUND)):
-        sandbox = reserve("", group, limit, host)
+        sandbox = reserve("", group, limit, host, nodes)
         if sandbox is None:
             break
         try:
@@ -188,8 +217,11 @@ def fill(start: Starter = lifecycle.start) -> int:
     unclaimed = Sandbox.objects.filter(owner="", group="", state__in=(Sandbox.STARTING, Sandbox.READY))
     started = 0
     for host in get_backend().hosts():  # the site's pool is kept per host
-        pooled = unclaimed.filter(host=host.name).count()
+        pooled = unclaimed.filter(host=host.name, nodes=1).count()
         started += _start_unclaimed("", settings.LABDECK_POOL_SIZE - pooled, 0, start, host.name)
+    for nodes, count in settings.LABDECK_POOL_NODE_SETS.items():  # whole node sets, on any host
+        pooled = unclaimed.filter(nodes=nodes).count()
+        started += _start_unclaimed("", count - pooled, 0, start, nodes=nodes)
     now = timezone.now()
     for target in PoolTarget.objects.all():
         if not target.is_active(now):
@@ -197,7 +229,7 @@ def fill(start: Starter = lifecycle.start) -> int:
         counts = group_counts(target.group)
         unclaimed = counts["starting"] + counts["ready"]
         wanted = max(target.reserved, target.initial - counts["in_use"])
-        started += _start_unclaimed(target.group, wanted - unclaimed, target.limit, start)
+        started += _start_unclaimed(target.group, wanted - unclaimed, target.limit, start, nodes=target.nodes)
     return started
 
 

@@ -19,7 +19,7 @@ from sandboxes.models import Sandbox
 from sandboxes.owners import owner_group, owner_key, pool_group
 
 # Status codes a script can rely on; the page reads "state" and "message".
-HTTP_STATUS = {"ready": 200, "starting": 202, "queued": 202, "unavailable": 503, "failed": 500}
+HTTP_STATUS = {"ready": 200, "starting": 202, "queued": 202, "unavailable": 503, "failed": 500, "other-nodes": 409}
 
 
 def _own_sandbox(request: HttpRequest) -> Sandbox | None:
@@ -41,10 +41,14 @@ def _describe(sandbox: Sandbox) -> dict:
 
 
 @require_POST
-def start(request: HttpRequest) -> JsonResponse:
-    """Give the learner a sandbox, or a place in line. Safe to repeat."""
+def start(request: HttpRequest, nodes: int = 1) -> JsonResponse:
+    """Give the learner a sandbox of ``nodes`` machines, or a place in line.
+    Safe to repeat. A course of several machines passes its count
+    (lessons.views.course_sandbox). A learner whose sandbox has another
+    number of machines is asked first; POST replace=1 gives it up for a new one."""
     owner = owner_key(request.session)
-    placement = pool.safe_place(owner, pool_group(request.session))
+    placement = pool.safe_place(owner, pool_group(request.session), nodes,
+                                replace=request.POST.get("replace") == "1")
     if placement.state == "ready":
         # The owner's other pages (the progress socket) follow it from now.
         async_to_sync(get_channel_layer().group_send)(owner_group(owner), {"type": "sandbox.assigned"})

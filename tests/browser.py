@@ -17,21 +17,22 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
 
 
-def terminal_text(page) -> str:
-    """What the terminal shows, read through xterm's screen-reader rows."""
+def terminal_text(page, terminal: str = "[data-terminal]") -> str:
+    """What the terminal shows, read through xterm's screen-reader rows
+    (terminal: the selector of one, e.g. a node's "[data-node-terminal=node2]")."""
     return page.eval_on_selector(
-        "[data-terminal] .xterm-accessibility-tree",
+        f"{terminal} .xterm-accessibility-tree",
         "el => Array.from(el.children).map(row => row.textContent).join('\\n')",
     )
 
 
-def wait_for_terminal_line(page, pattern: str, timeout: float = 30) -> str:
+def wait_for_terminal_line(page, pattern: str, timeout: float = 30, terminal: str = "[data-terminal]") -> str:
     """Wait until a whole line of the terminal matches pattern (a regex)."""
     deadline = time.monotonic() + timeout
     regex = re.compile(pattern, re.M)
     text = ""
     while time.monotonic() < deadline:
-        text = terminal_text(page)
+        text = terminal_text(page, terminal)
         if regex.search(text):
             return text
         page.wait_for_timeout(100)

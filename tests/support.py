@@ -121,11 +121,13 @@ class Learner:
         self.http = requests.Session()
         self.http.get(server.url + "/")
 
-    def start(self, timeout: float = 60) -> dict:
+    def start(self, timeout: float = 60, course: str = "") -> dict:
+        """Ask for a sandbox (of a course's number of machines) until it is
+        ready or the answer is another."""
         deadline = time.monotonic() + timeout
+        url = self.server.url + (f"/courses/{course}/sandbox/start" if course else "/sandbox/start")
         while True:
-            info = self.http.post(self.server.url + "/sandbox/start",
-                                  headers={"X-CSRFToken": self.http.cookies.get("csrftoken", "")}).json()
+            info = self.http.post(url, headers={"X-CSRFToken": self.http.cookies.get("csrftoken", "")}).json()
             if info["state"] not in ("starting",) or time.monotonic() > deadline:
                 return info
             time.sleep(0.15)  # as often as the page asks (static/js/sandbox.js)
@@ -255,6 +257,10 @@ def remove_test_sandboxes() -> None:
         if ours(volume.attrs.get("Labels"), volume.attrs.get("CreatedAt", "")):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 volume.remove(force=True)
+    for network in client.networks.list(filters={"label": "org.labdeck.nodes"}):  # node sets' own
+        if ours(network.attrs.get("Labels"), network.attrs.get("Created", "")):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.remove()
 
 
 class Watching:

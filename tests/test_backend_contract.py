@@ -201,6 +201,36 @@ def test_destroy_removes_it_and_may_be_repeated(kind):
 
 
 @pytest.mark.parametrize("kind", list(BACKENDS))
+def test_a_node_set_is_one_sandbox_of_several_machines(kind):
+    """Each node is a machine of its own (node_handle names it); the set
+    is listed, polled and removed as one."""
+    from tests.support import engine
+
+    backend = BACKENDS[kind]()
+    host = backend.hosts()[0].name
+    name = f"labdeck-test-contract-{secrets.token_hex(3)}"
+    handle = backend.create(name, {"org.labdeck.owner": "contract"}, host, nodes=2)
+    try:
+        backend.wait_ready(handle, 120)
+        assert backend.node_handle(handle, 1) == handle
+        for node in (1, 2):
+            result = backend.exec(backend.node_handle(handle, node), ["hostname"])
+            assert result.output.strip() == f"node{node}".encode()
+        listed = [m for m in backend.list_managed(host) if m.name == name]
+        assert [(m.handle, m.running) for m in listed] == [(handle, True)]
+        assert backend.poll(handle) is None
+        engine().containers.get(backend.node_handle(handle, 2).rpartition("/")[2]).kill()
+        assert backend.poll(handle) == "exited (137)"  # one node down: the set is down
+        assert [m.running for m in backend.list_managed(host) if m.name == name] == [False]
+    finally:
+        backend.destroy(handle)
+    assert backend.poll(handle) == "gone"
+    docker = engine()
+    assert docker.containers.list(all=True, filters={"label": f"org.labdeck.sandbox={name}"}) == []
+    assert [n for n in docker.networks.list(names=[name]) if n.name == name] == []
+
+
+@pytest.mark.parametrize("kind", list(BACKENDS))
 def test_a_failed_create_leaves_nothing_behind(kind, settings):
     settings.LABDECK_SANDBOX_IMAGE = "labdeck/no-such-image:latest"
     backend = BACKENDS[kind]()

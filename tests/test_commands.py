@@ -68,7 +68,7 @@ def test_a_command_typed_before_the_checker_follows_is_reported_once(handle, mon
         mine = lambda: [c for c in room.reported if marker in c]  # noqa: E731
         checker = checker_worker.SandboxChecker(room, handle, "owner")
         checker.trigger = lambda asked=None: None  # no check rounds here
-        task = asyncio.get_running_loop().create_task(checker.follow_commands())
+        task = asyncio.get_running_loop().create_task(checker.follow_commands(checker_worker.CommandsSeen(1)))
         try:
             await wait_until(lambda: mine() == [f"echo first-{marker}"], lambda: f"reported: {room.reported}")
             # The follower's exec ends (as when the engine restarts); while it

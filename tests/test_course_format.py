@@ -108,6 +108,32 @@ def test_it_reports_duplicate_ids_and_missing_sections(tmp_path):
     assert f"{tmp_path}/demo.yml:5: manifest: section one/nope.md does not exist" in errors
 
 
+def test_a_course_of_several_machines_names_its_nodes(tmp_path):
+    """A node set's course: blocks for another machine, checks on one."""
+    section = GOOD_SECTION.replace("```bash run\n", "```bash run node2\n").replace(
+        "check:\n  container: {image: busybox, command: echo hello world, exit_code: 0}",
+        "check:\n  node: {name: node2, check: {swarm: {state: active}}}")
+    manifest = write_course(tmp_path, section)
+    manifest.write_text(manifest.read_text() + "nodes: 2\n")
+    course = load_course(manifest)
+    assert course.nodes == 2 and course.slides()[0].blocks[0].node == 2
+    assert course.exercises()["hello-world"].check.children[0].kind == "swarm"
+
+
+def test_it_refuses_a_node_the_course_does_not_have(tmp_path):
+    section = GOOD_SECTION.replace("```bash run\n", "```bash run node3\n").replace(
+        "check:\n  container: {image: busybox, command: echo hello world, exit_code: 0}",
+        "check:\n  node: {name: node4, check: {service: {name: web, running: 2}}}")
+    manifest = write_course(tmp_path, section)
+    manifest.write_text(manifest.read_text() + "nodes: 2\n")
+    assert errors_of(manifest) == [
+        f"{tmp_path}/one/hello.md:7: code block: node3, but the course has 2 node(s) (manifest key nodes)",
+        f"{tmp_path}/one/hello.md:17: exercise hello-world: its check names node4, but the course has 2 node(s) "
+        "(manifest key nodes)"]
+    manifest.write_text(manifest.read_text().replace("nodes: 2", "nodes: 40"))
+    assert f"{tmp_path}/demo.yml:6: manifest: nodes must be a whole number from 1 to 8, not 40" in errors_of(manifest)
+
+
 def test_validate_command_fails_with_file_and_line(tmp_path, capsys):
     write_course(tmp_path, GOOD_SECTION.replace("<!-- slide: extra-details -->", "<!-- slide: bonus -->"))
     with pytest.raises(CommandError):

@@ -6,7 +6,9 @@
 #
 # - nothing from a sandbox reaches this host's own services (INPUT);
 # - no sandbox reaches another one, on the same bridge or another (this needs
-#   br_netfilter, so that bridged frames pass through FORWARD);
+#   br_netfilter, so that bridged frames pass through FORWARD), except the
+#   nodes of one node set, on their own bridge ("$P-n…"): frames bridged
+#   within it pass, routed ones (to another set) do not;
 # - nothing new from outside reaches into a sandbox;
 # - private, loopback, link-local (cloud metadata), shared and multicast
 #   ranges are never reached;
@@ -41,6 +43,7 @@ rules() {  # rules IPTABLES FAMILY
   jump filter INPUT LABDECK-INPUT
 
   chain filter LABDECK-FORWARD
+  $ipt -w -A LABDECK-FORWARD -i "$P-n+" -o "$P-n+" -m physdev --physdev-is-bridged -j ACCEPT
   $ipt -w -A LABDECK-FORWARD -i "$P+" -o "$P+" -j DROP
   $ipt -w -A LABDECK-FORWARD -o "$P+" -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
   $ipt -w -A LABDECK-FORWARD -o "$P+" -j DROP

@@ -142,12 +142,25 @@ class Backend(abc.ABC):
         """Return if that worker answers; raise BackendUnavailable if not."""
 
     @abc.abstractmethod
-    def create(self, name: str, labels: dict[str, str], host: str = "") -> str:
+    def create(self, name: str, labels: dict[str, str], host: str = "", nodes: int = 1) -> str:
         """Create and start a sandbox called ``name`` with these labels (plus
         the backend's own, which name its instance), on that worker. Return
         its handle: a short string, saved in the database with the worker's
         name, that finds it again after a restart of Labdeck. Raises
-        SandboxError (nothing is left behind) or BackendUnavailable."""
+        SandboxError (nothing is left behind) or BackendUnavailable.
+
+        ``nodes`` > 1 makes a node set: that many machines, node1 … nodeN,
+        each with its own engine, on a private network of their own where
+        each finds the others by name (and their engines on port 2375).
+        The handle stands for the whole set: wait_ready, poll, restart,
+        destroy, stats and list_managed act on every node; exec, terminals
+        and files act on one machine, named by node_handle()."""
+
+    @abc.abstractmethod
+    def node_handle(self, handle: str, node: int) -> str:
+        """The handle of machine ``node`` (1 … N) of a sandbox, for exec,
+        open_terminal, open_relay, read_file and write_file; node 1 is the
+        sandbox's own handle. Only names it: nothing is asked of the worker."""
 
     @abc.abstractmethod
     def wait_ready(self, handle: str, timeout: float) -> None:

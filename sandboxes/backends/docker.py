@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import ipaddress
 import json
 import logging
 import os
 import posixpath
+import random
 import secrets
 import shlex
 import socket
@@ -59,6 +61,14 @@ log = logging.getLogger(__name__)
 
 LABEL_SANDBOX = "org.labdeck.sandbox"
 LABEL_INSTANCE = "org.labdeck.instance"
+# A node set's machines: which node this is, and how many the set has.
+LABEL_NODE = "org.labdeck.node"
+LABEL_NODES = "org.labdeck.nodes"
+# Each node of a set reaches the others' engines here (over the set's own
+# network only): `docker -H node2 swarm join ...` from node1.
+NODE_ENGINE_PORT = 2375
+# Where the set's network is chosen from, one /28 per set (13 nodes at most).
+NODE_SUBNET_PREFIX = 28
 
 # What the inner engine and chapter 6 need beyond Docker's default set:
 # mounts and namespaces (SYS_ADMIN), bridges and iptables (NET_ADMIN),
@@ -132,6 +142,26 @@ def bridge_name(network: str) -> str:
     """The Linux name of a sandbox network's bridge: short (15 bytes at most)
     and starting with BRIDGE_PREFIX, which the host's firewall matches."""
     return BRIDGE_PREFIX + hashlib.sha1(network.encode()).hexdigest()[:8]
+
+
+def node_bridge_name(network: str) -> str:
+    """The bridge of a node set's own network: BRIDGE_PREFIX + "n", which
+    the firewall lets the set's nodes talk across (and nothing else)."""
+    return BRIDGE_PREFIX + "n" + hashlib.sha1(network.encode()).hexdigest()[:10]
+
+
+def node_container(name: str, node: int) -> str:
+    """The container of node ``node`` of the set whose node1 is ``name``."""
+    return name if node == 1 else f"{name}-n{node}"
+
+
+def node_addresses(subnet: str, nodes: int) -> dict[str, str]:
+    """node1…nodeN's addresses on their set's network: the gateway takes
+    the first address, the nodes the next ones."""
+    network = ipaddress.ip_network(subnet)
+    if nodes + 2 > network.num_addresses:
+        raise SandboxError(f"a set of {nodes} nodes does not fit in {subnet}")
+    return {f"node{k}": str(network.network_address + 1 + k) for k in range(1, nodes + 1)}
 
 
 class _Hijacked:
@@ -289,8 +319,9 @@ class DockerBackend(Backend):
     def __init__(self, base_url: str, image: str, prefix: str, network: str, *,
                  memory: str, cpus: float, pids: int, disk: str = "", subnet: str = "",
                  image_cache: str = "", registry_mirror: str = "", runtime: str = "", timeout: int = 30,
-                 capacity: int = 0, tls_dir: str = "", egress: bool = False):
+                 capacity: int = 0, tls_dir: str = "", egress: bool = False, node_subnets: str = "10.220.0.0/16"):
         self.base_url, self.capacity, self.tls_dir, self.egress = base_url, capacity, tls_dir, egress
+        self.node_subnets = node_subnets
         self.image, self.prefix, self.network = image, prefix, network
         self.memory, self.cpus, self.pids, self.disk, self.subnet = memory, cpus, pids, disk, subnet
         self.image_cache, self.registry_mirror, self.runtime = image_cache, registry_mirror, runtime
@@ -316,6 +347,7 @@ class DockerBackend(Backend):
             runtime=settings.LABDECK_SANDBOX_RUNTIME,
             capacity=settings.LABDECK_MAX_SANDBOXES,
             egress=settings.LABDECK_SANDBOX_EGRESS,
+            node_subnets=settings.LABDECK_NODE_SUBNETS,
         )
 
     @property
@@ -430,27 +462,20 @@ class DockerBackend(Backend):
 
     # -- lifecycle ------------------------------------------------------------
 
-    def create(self, name: str, labels: dict[str, str], host: str = "") -> str:
+    def create(self, name: str, labels: dict[str, str], host: str = "", nodes: int = 1) -> str:
         labels = self.labels(name, labels)
-        inner_args = f"--registry-mirror={self.registry_mirror}" if self.registry_mirror else ""
-        binds = [f"{self.image_cache}:/opt/labdeck/images:ro"] if self.image_cache else []
         try:
-            network = self.ensure_network()
-            api = self.client.api
-            host_config = api.create_host_config(
-                cap_add=CAPABILITIES, cgroupns="private",
-                mem_limit=self.memory, memswap_limit=self.memory,
-                nano_cpus=int(self.cpus * 1e9), pids_limit=self.pids,
-                storage_opt={"size": self.disk} if self.disk else None,
-                binds=binds, network_mode=network, runtime=self.runtime or None,
-                extra_hosts=None if self.egress else NO_EGRESS_HOSTS,
-            )
-            api.create_container(
-                self.image, name=name, hostname="labdeck", labels=labels, host_config=host_config,
-                environment={"LABDECK_INNER_DOCKERD_ARGS": inner_args},
-            )
-            api.start(name)
+            if nodes == 1:
+                self._create_machine(name, labels, self.ensure_network(), "labdeck", {})
+                return name
+            network, subnet = self._create_node_network(name)
+            addresses = node_addresses(subnet, nodes)
+            for node, (hostname, address) in enumerate(addresses.items(), start=1):
+                self._create_machine(node_container(name, node), {**labels, LABEL_NODE: str(node),
+                                                                   LABEL_NODES: str(nodes)},
+                                     network, hostname, addresses, address)
         except docker.errors.ImageNotFound as exc:
+            self.destroy(name)
             raise SandboxError(f"sandbox image {self.image} is missing: run `make images`") from exc
         except docker.errors.APIError as exc:
             self.destroy(name)
@@ -459,8 +484,82 @@ class DockerBackend(Backend):
             raise _unavailable(exc) from exc
         return name
 
+    def _create_machine(self, container: str, labels: dict[str, str], network: str, hostname: str,
+                        peers: dict[str, str], address: str = "") -> None:
+        """One sandbox machine: a container of the sandbox image, started.
+        A node of a set has a fixed address on the set's network, finds its
+        peers by name in /etc/hosts (this engine runs without iptables, so
+        Docker's embedded DNS does not answer), and its engine also listens
+        on that network for them."""
+        inner_args = [f"--registry-mirror={self.registry_mirror}"] if self.registry_mirror else []
+        if address:
+            inner_args.append(f"--host=tcp://{address}:{NODE_ENGINE_PORT}")
+        binds = [f"{self.image_cache}:/opt/labdeck/images:ro"] if self.image_cache else []
+        api = self.client.api
+        host_config = api.create_host_config(
+            cap_add=CAPABILITIES, cgroupns="private",
+            mem_limit=self.memory, memswap_limit=self.memory,
+            nano_cpus=int(self.cpus * 1e9), pids_limit=self.pids,
+            storage_opt={"size": self.disk} if self.disk else None,
+            binds=binds, network_mode=network, runtime=self.runtime or None,
+            extra_hosts={**({} if self.egress else NO_EGRESS_HOSTS), **peers} or None,
+        )
+        networking = api.create_networking_config(
+            {network: api.create_endpoint_config(ipv4_address=address)}) if address else None
+        api.create_container(
+            self.image, name=container, hostname=hostname, labels=labels, host_config=host_config,
+            environment={"LABDECK_INNER_DOCKERD_ARGS": " ".join(inner_args)}, networking_config=networking,
+        )
+        api.start(container)
+
+    def _create_node_network(self, name: str) -> tuple[str, str]:
+        """A network of its own for the node set ``name``, on a free /28 of
+        node_subnets; two sets made at once may pick the same one, and the
+        engine refuses the second: it picks again."""
+        api = self.client.api
+        space = list(ipaddress.ip_network(self.node_subnets).subnets(new_prefix=NODE_SUBNET_PREFIX))
+        for _ in range(8):
+            taken = {config.get("Subnet") for network in api.networks(filters={"label": LABEL_NODES})
+                     for config in (network.get("IPAM") or {}).get("Config") or []}
+            free = [subnet for subnet in space if str(subnet) not in taken]
+            if not free:
+                raise SandboxError(f"no room for another node set's network in {self.node_subnets}")
+            subnet = str(random.choice(free))
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+            try:
+                created = api.create_network(
+                    name, driver="bridge", ipam=ipam, labels={LABEL_INSTANCE: self.prefix, LABEL_NODES: name},
+                    options={"com.docker.network.bridge.name": node_bridge_name(name)})
+                return created["Id"], subnet
+            except docker.errors.APIError as exc:
+                if "overlap" not in str(exc.explanation).lower():
+                    raise
+        raise SandboxError(f"could not find a free network for node set {name}")
+
+    def _nodes(self, handle: str) -> list[str]:
+        """The containers of a sandbox: itself, or every node of its set."""
+        try:
+            labels = self.client.api.inspect_container(handle)["Config"]["Labels"] or {}
+        except docker.errors.NotFound:
+            return [handle]
+        nodes = int(labels.get(LABEL_NODES) or 1)
+        return [node_container(handle, node) for node in range(1, nodes + 1)]
+
+    def node_handle(self, handle: str, node: int) -> str:
+        return node_container(handle, node)
+
     def wait_ready(self, handle: str, timeout: float) -> None:
-        """Follow the sandbox's log until its init says ready: no polling."""
+        """Every node's, one after the other: they boot side by side."""
+        deadline = time.monotonic() + timeout
+        try:
+            machines = self._nodes(handle)
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        for machine in machines:
+            self._wait_machine(machine, max(0.1, deadline - time.monotonic()))
+
+    def _wait_machine(self, handle: str, timeout: float) -> None:
+        """Follow the machine's log until its init says ready: no polling."""
         deadline = time.monotonic() + timeout
         seen = b""
         try:
@@ -486,12 +585,27 @@ class DockerBackend(Backend):
         raise SandboxError(f"sandbox {handle} was not ready after {timeout:.0f} s")
 
     def poll(self, handle: str) -> str | None:
+        """A node set runs while all of its nodes run; else the first node
+        that does not says why."""
         try:
-            state = self.client.api.inspect_container(handle)["State"]
-        except docker.errors.NotFound:
-            return GONE
+            state, labels = self._poll_machine(handle)
+            for node in range(2, int(labels.get(LABEL_NODES) or 1) + 1):
+                if state is not None:
+                    break
+                state, _ = self._poll_machine(node_container(handle, node))
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
+        return state
+
+    def _poll_machine(self, handle: str) -> tuple[str | None, dict[str, str]]:
+        try:
+            found = self.client.api.inspect_container(handle)
+        except docker.errors.NotFound:
+            return GONE, {}
+        return self._why_not_running(found["State"]), found["Config"]["Labels"] or {}
+
+    @staticmethod
+    def _why_not_running(state: dict) -> str | None:
         if state.get("Running"):
             return None
         if state.get("OOMKilled"):
@@ -504,19 +618,38 @@ class DockerBackend(Backend):
 
     def restart(self, handle: str) -> None:
         with _exec_errors(handle):
-            self.client.api.start(handle)
+            for machine in self._nodes(handle):
+                self.client.api.start(machine)
 
     def destroy(self, handle: str) -> None:
+        """Every container of the sandbox (found by its label: a node set's
+        nodes, even when node1 is gone already), then a node set's network."""
+        api = self.client.api
         try:
-            self.client.api.remove_container(handle, force=True, v=True)
+            # By the sandbox's label alone: container names are the engine's
+            # own, so no other instance has a sandbox of this name.
+            found = api.containers(all=True, filters={"label": f"{LABEL_SANDBOX}={handle}"})
+            machines = {handle, *(c["Names"][0].lstrip("/") for c in found)}
+            for machine in sorted(machines):
+                self._remove_machine(machine)
+            for network in api.networks(names=[handle], filters={"label": LABEL_NODES}):
+                if network["Name"] == handle:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        api.remove_network(network["Id"])
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not remove sandbox {handle}: {exc.explanation}") from exc
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+
+    def _remove_machine(self, container: str) -> None:
+        try:
+            self.client.api.remove_container(container, force=True, v=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
             if exc.status_code == 409 and "already in progress" in str(exc.explanation):
                 return  # someone else is removing it
-            raise SandboxError(f"could not remove sandbox {handle}: {exc.explanation}") from exc
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
+            raise
 
     # -- commands and streams in a sandbox ------------------------------------
 
@@ -740,19 +873,30 @@ class DockerBackend(Backend):
     # -- what runs ------------------------------------------------------------
 
     def list_managed(self, host: str | None = None) -> list[ManagedSandbox]:
-        """Containers carrying this instance's labels."""
+        """Containers carrying this instance's labels, a node set as one
+        sandbox (running while all of its nodes run)."""
         selector = {"label": [f"{LABEL_INSTANCE}={self.prefix}", LABEL_SANDBOX]}
         try:
-            return [ManagedSandbox(c.name, c.labels.get(LABEL_SANDBOX, c.name), c.labels, c.status == "running")
-                    for c in self.client.containers.list(all=True, filters=selector)]
+            containers = self.client.containers.list(all=True, filters=selector)
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
+        found: dict[str, ManagedSandbox] = {}
+        for c in containers:
+            name = c.labels.get(LABEL_SANDBOX, c.name)
+            sandbox = found.setdefault(name, ManagedSandbox(name, name, c.labels, True))
+            sandbox.running = sandbox.running and c.status == "running"
+        return list(found.values())
 
     def stats(self, handle: str) -> dict[str, int]:
+        """Memory of all of a node set's nodes together."""
+        total = {"memory_bytes": 0, "memory_limit": 0}
         try:
-            raw = self.client.api.stats(handle, stream=False)
+            for machine in self._nodes(handle):
+                raw = self.client.api.stats(machine, stream=False)
+                memory = raw.get("memory_stats", {})
+                cache = memory.get("stats", {}).get("cache", 0) or memory.get("stats", {}).get("inactive_file", 0)
+                total["memory_bytes"] += memory.get("usage", 0) - cache
+                total["memory_limit"] += memory.get("limit", 0)
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
-        memory = raw.get("memory_stats", {})
-        cache = memory.get("stats", {}).get("cache", 0) or memory.get("stats", {}).get("inactive_file", 0)
-        return {"memory_bytes": memory.get("usage", 0) - cache, "memory_limit": memory.get("limit", 0)}
+        return total

@@ -112,8 +112,12 @@ class HostsBackend(Backend):
                 lines.append(f"{name}: {exc}")
         return "\n".join(lines)
 
-    def create(self, name: str, labels: dict[str, str], host: str = "") -> str:
-        return f"{host}/{self.engine(host).create(name, {**labels, 'org.labdeck.host': host})}"
+    def create(self, name: str, labels: dict[str, str], host: str = "", nodes: int = 1) -> str:
+        return f"{host}/{self.engine(host).create(name, {**labels, 'org.labdeck.host': host}, nodes=nodes)}"
+
+    def node_handle(self, handle: str, node: int) -> str:
+        engine, name = self._split(handle)
+        return f"{handle.partition('/')[0]}/{engine.node_handle(name, node)}"
 
     def wait_ready(self, handle: str, timeout: float) -> None:
         engine, name = self._split(handle)

@@ -911,9 +911,14 @@
     watchState.textContent = state === "ready" ? "Live" : (message && state === "closed" ? message : label);
   }
 
-  function openWatch(rec) {
-    const opener = document.activeElement;
+  // node: the machine of a node set to watch (node1 by default).
+  function openWatch(rec, node) {
+    const opener = watching && watching.key === rec.key ? watching.opener : document.activeElement;
+    node = node || 1;
     closeWatch(false);
+    root.querySelectorAll("[data-watch-node]").forEach(function (b) {
+      b.setAttribute("aria-pressed", Number(b.getAttribute("data-watch-node")) === node ? "true" : "false");
+    });
     watchName.textContent = rec.data.name;
     watchPanel.setAttribute("data-watch", rec.key);
     watchPanel.hidden = false;
@@ -922,7 +927,8 @@
     watchPane.appendChild(element);
     watching = {key: rec.key, terminal: null, element: element, opener: opener};
     if (!window.LabdeckTerminal) { setWatchState("closed", "The terminal could not load."); return; }
-    const path = "/ws/workshops/" + encodeURIComponent(config.code) + "/watch/" + encodeURIComponent(rec.key) + "/";
+    const path = "/ws/workshops/" + encodeURIComponent(config.code) + "/watch/" + encodeURIComponent(rec.key) + "/" +
+                 (node > 1 ? "node" + node + "/" : "");
     watching.terminal = window.LabdeckTerminal.mount(element, {
       url: wsAddress(path), readOnly: true, onState: setWatchState,
     });
@@ -940,6 +946,12 @@
   }
 
   $("[data-close-watch]").addEventListener("click", function () { closeWatch(); });
+  root.querySelectorAll("[data-watch-node]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      const rec = watching && learner(watching.key);
+      if (rec) openWatch(rec, Number(button.getAttribute("data-watch-node")));
+    });
+  });
   // capture: xterm's textarea has the focus and would keep the key
   watchPanel.addEventListener("keydown", function (event) {
     if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); closeWatch(); }

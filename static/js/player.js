@@ -191,12 +191,13 @@
 
     function sandboxState(state, message, info) {
       setStatus(state, info);
+      replaceButton.hidden = state !== "other-nodes";
       let line = message || Sandbox.label(state, info);
       if (state === "queued") {
         line = "Every sandbox is busy: you are number " + (info.position || "?") +
                " in line. Your terminal opens as soon as one is free.";
       }
-      say(line, !WAITING[state] && !info.retrying);
+      say(line, !WAITING[state] && !info.retrying && state !== "other-nodes");
     }
 
     function terminalState(state, message) {
@@ -216,16 +217,32 @@
       }
     }
 
+    // One terminal per machine: a node set gets a tab per node above them.
     function mountTerminal(info) {
       if (ctx.terminal) return;
       say("", false);
       // The terminal takes the focus when it mounts; give it back, so the
       // arrow keys keep turning slides until the learner clicks the terminal.
       const active = document.activeElement;
-      ctx.terminal = window.LabdeckTerminal.mount($("#terminal"), {
-        url: Sandbox.terminalUrl(info),
-        onState: terminalState,
+      const nodes = info.nodes && info.nodes.length > 1 ? info.nodes : [{name: "", terminal_url: info.terminal_url}];
+      const host = $("#terminal");
+      ctx.shownNode = 1;
+      ctx.terminals = nodes.map(function (node, i) {
+        const element = nodes.length > 1 ? document.createElement("div") : host;
+        if (nodes.length > 1) {
+          element.className = "node-terminal";
+          element.setAttribute("data-node-terminal", node.name);
+          element.hidden = i > 0;
+          host.appendChild(element);
+        }
+        return window.LabdeckTerminal.mount(element, {
+          url: Sandbox.terminalUrl(node),
+          // Only the shown machine's terminal speaks in the status pill.
+          onState: function (state, message) { if (ctx.shownNode === i + 1) terminalState(state, message); },
+        });
       });
+      ctx.terminal = ctx.terminals[0];
+      if (nodes.length > 1) nodeTabs(nodes);
       if (active && active !== document.body && !active.closest("[data-terminal]")) {
         active.focus({preventScroll: true});
       } else {
@@ -234,22 +251,71 @@
       ctx.progress.reconnectSoon();
     }
 
+    function nodeTabs(nodes) {
+      const bar = document.createElement("div");
+      bar.className = "node-tabs";
+      bar.setAttribute("role", "tablist");
+      bar.setAttribute("aria-label", "Machines");
+      nodes.forEach(function (node, i) {
+        const tab = document.createElement("button");
+        tab.type = "button";
+        tab.setAttribute("role", "tab");
+        tab.setAttribute("data-node-tab", node.name);
+        tab.setAttribute("aria-selected", i === 0 ? "true" : "false");
+        tab.textContent = node.name;
+        tab.addEventListener("click", function () { ctx.showNode(i + 1); });
+        bar.appendChild(tab);
+      });
+      $("#terminal").before(bar);
+      ctx.nodeBar = bar;
+    }
+
+    // Show machine `node` (1, 2, ...) and make its terminal the one that
+    // Run buttons type into.
+    ctx.showNode = function (node) {
+      if (!ctx.terminals || !ctx.terminals[node - 1]) return;
+      ctx.terminal = ctx.terminals[node - 1];
+      ctx.shownNode = node;
+      $$("[data-node-terminal]").forEach(function (el, i) { el.hidden = i !== node - 1; });
+      if (ctx.nodeBar) {
+        $$("[data-node-tab]", ctx.nodeBar).forEach(function (tab, i) {
+          tab.setAttribute("aria-selected", i === node - 1 ? "true" : "false");
+        });
+      }
+      ctx.terminal.term.focus();
+    };
+
     // A new sandbox (the instructor reset it, or it was reaped): start over.
     ctx.restartSandbox = function (options) {
       ctx.catchUpWhenReady = Boolean(options && options.catchUp);
-      if (ctx.terminal) ctx.terminal.dispose();
-      ctx.terminal = null;
+      (ctx.terminals || []).forEach(function (t) { t.dispose(); });
+      $$("[data-node-terminal]").forEach(function (el) { el.remove(); });
+      if (ctx.nodeBar) ctx.nodeBar.remove();
+      ctx.terminal = ctx.terminals = ctx.nodeBar = null;
       begin();
     };
 
-    function begin() {
+    function begin(replace) {
       say("Getting your sandbox…", false);
       setStatus("starting");
-      Sandbox.start({onState: sandboxState, onReady: mountTerminal});
+      replaceButton.hidden = true;
+      Sandbox.start({onState: sandboxState, onReady: mountTerminal, course: ctx.root.dataset.course,
+                     replace: replace === true});
     }
 
-    retry.addEventListener("click", begin);
-    begin();
+    // The learner's sandbox has another number of machines than this
+    // course's: swapping it is their choice, since its files go with it.
+    const replaceButton = document.createElement("button");
+    replaceButton.type = "button";
+    replaceButton.className = "button";
+    replaceButton.id = "sandbox-replace";
+    replaceButton.textContent = "Start a new sandbox";
+    replaceButton.hidden = true;
+    replaceButton.addEventListener("click", function () { begin(true); });
+    retry.after(replaceButton);
+
+    retry.addEventListener("click", function () { begin(false); });
+    begin(false);
   }
 
   // ------------------------------------------------------------ code blocks
@@ -264,6 +330,10 @@
       flash(button, "Terminal not ready");
       return;
     }
+    // In a node set, a block runs in its machine's tab: the one it names
+    // ("bash run node2"), else node1's.
+    const node = ((button.closest(".code-block").dataset.flags || "").match(/\bnode(\d+)\b/) || [])[1];
+    if (ctx.terminals && ctx.terminals.length > 1) ctx.showNode(Number(node || 1));
     if (NARROW.matches) ctx.showTab("terminal", false);
     if (interruptFirst) {
       ctx.terminal.interrupt();

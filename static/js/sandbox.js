@@ -1,13 +1,18 @@
 // Getting a sandbox: ask the server for one, follow it while it starts or
 // while the learner waits in line, and say when it is ready.
 //
-//   LabdeckSandbox.start({onState, onReady})   POST /sandbox/start (safe to repeat)
+//   LabdeckSandbox.start({onState, onReady, course, replace})
+//                                              POST /sandbox/start, or the course's
+//                                              (its number of machines); replace:
+//                                              give up a sandbox of another size
 //   LabdeckSandbox.resume({onState, onReady})  GET /sandbox/status: pick up a sandbox
 //                                              this session already has, if any
 //
 // onState(state, message, info) reports "starting", "queued" (info.position),
-// "unavailable" or "failed"; info.retrying is true when the flow retries by
-// itself. onReady(info) gets the sandbox (info.terminal_url). Both calls
+// "unavailable", "failed" or "other-nodes" (the learner's sandbox has another
+// number of machines than the course's: start again with replace to swap it);
+// info.retrying is true when the flow retries by itself. onReady(info) gets
+// the sandbox (info.terminal_url; info.nodes: each machine's name and terminal_url). Both calls
 // return {stop()}, which ends the polling. A ready sandbox is also announced
 // as a "labdeck:sandbox" event on document (detail: info), for the scripts
 // beside the terminal (previews.js).
@@ -21,7 +26,7 @@
 
   const LABELS = {
     idle: "Not started", starting: "Starting your sandbox…", connecting: "Connecting…",
-    ready: "Ready", reconnecting: "Reconnecting…", queued: "Waiting in line",
+    ready: "Ready", reconnecting: "Reconnecting…", queued: "Waiting in line", "other-nodes": "Another sandbox needed",
     unavailable: "Sandbox host unavailable", failed: "Could not start", exited: "Shell ended",
     closed: "Disconnected", retrying: "Trying again…",
   };
@@ -155,8 +160,13 @@
 
     async function request() {
       try {
-        const response = await fetch("/sandbox/start", {
-          method: "POST", headers: {"X-CSRFToken": csrfToken()}, credentials: "same-origin",
+        // A course asks for its own number of machines (a node set for some).
+        const url = options.course ? "/courses/" + encodeURIComponent(options.course) + "/sandbox/start"
+                                   : "/sandbox/start";
+        const response = await fetch(url, {
+          method: "POST", credentials: "same-origin",
+          headers: {"X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded"},
+          body: options.replace ? "replace=1" : "",
         });
         handle(await response.json());
       } catch (err) {
