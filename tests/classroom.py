@@ -119,6 +119,12 @@ class Attendee(Learner):
             "code": code, "name": name, "csrfmiddlewaretoken": self.http.cookies.get("csrftoken", "")})
 
 
+def learner_id(dashboard: Dashboard, name: str) -> int:
+    item = dashboard.wait_for(lambda i: i.get("kind") == "learner" and i["learner"]["name"] == name,
+                              what=f"{name} on the dashboard")
+    return item["learner"]["id"]
+
+
 def wait_json(ws, predicate, timeout: float = 20) -> dict:
     """Read JSON messages from a websocket until one matches."""
     deadline = time.monotonic() + timeout

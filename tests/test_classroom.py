@@ -11,7 +11,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.classroom import Attendee, Dashboard, Instructor, wait_json
+from tests.classroom import Attendee, Dashboard, Instructor, learner_id, wait_json
 from tests.support import LiveServer, TerminalClient, engine, run_async
 
 
@@ -20,12 +20,6 @@ def room():
     live = LiveServer(keeper=True)
     yield live
     live.stop()
-
-
-def learner_id(dashboard: Dashboard, name: str) -> int:
-    item = dashboard.wait_for(lambda i: i.get("kind") == "learner" and i["learner"]["name"] == name,
-                              what=f"{name} on the dashboard")
-    return item["learner"]["id"]
 
 
 def wait_status(client: TerminalClient, predicate, timeout: float = 10) -> dict:

@@ -126,3 +126,45 @@ def test_a_learner_has_a_terminal_on_each_node_and_nobody_else_does(server):
         assert refused.ws.close_code == code
     # Asked for the one-machine course's sandbox, she is asked first.
     assert alice.start()["state"] == "other-nodes"
+
+
+def test_the_warm_pools_keep_whole_node_sets(backend, settings):
+    """The site keeps LABDECK_POOL_NODE_SETS sets warm, and a workshop of a
+    three-node course keeps sets of three: each set one row, started whole."""
+    from sandboxes import pool
+    from sandboxes.models import PoolTarget, Sandbox
+
+    settings.LABDECK_POOL_SIZE, settings.LABDECK_POOL_NODE_SETS = 1, {3: 1}
+    settings.LABDECK_MAX_SANDBOXES = 20
+    PoolTarget.objects.create(group="swarm-workshop", nodes=3, initial=2)
+    started: list[Sandbox] = []
+    pool.fill(start=started.append)
+    pool.fill(start=started.append)  # what is there already is not started again
+    made = sorted((s.group, s.nodes) for s in started)
+    assert made == [("", 1), ("", 3), ("swarm-workshop", 3), ("swarm-workshop", 3)], made
+    assert pool.machines(Sandbox.objects.all()) == 10
+
+
+def test_a_workshop_of_the_swarm_course_hands_out_node_sets_and_its_instructor_watches_each_node(server):
+    from tests.classroom import Attendee, Instructor, learner_id
+    from tests.support import TerminalClient
+
+    ana = Instructor(server, "nodes-ana")
+    code = ana.create_workshop(title="Swarm room", course="swarm", initial=1, reserved=0, capacity=2)
+    board = ana.dashboard(code)
+    jo = Attendee(server, code, "Jo")
+    info = jo.start(180, course="swarm")
+    assert info["state"] == "ready" and len(info["nodes"]) == 3, info
+    jo_id = learner_id(board, "Jo")
+    node2 = jo.terminal(info["nodes"][1])
+    node2.read_until("# ", timeout=30)
+    watch = TerminalClient(server, f"/ws/workshops/{code}/watch/{jo_id}/node2/", ana.http.cookies.get_dict())
+    watch.read_until("# ", timeout=30)
+    node2.send("echo on-$(hostname)-$((6*7))\r")
+    watch.read_until("on-node2-42", timeout=20)
+    beyond = TerminalClient(server, f"/ws/workshops/{code}/watch/{jo_id}/node4/", ana.http.cookies.get_dict())
+    beyond.recv(10)
+    assert "no node4" in beyond.statuses[-1]["message"]
+    for client in (watch, beyond, node2):
+        client.close()
+    board.close()

@@ -471,9 +471,11 @@ class DockerBackend(Backend):
             network, subnet = self._create_node_network(name)
             addresses = node_addresses(subnet, nodes)
             for node, (hostname, address) in enumerate(addresses.items(), start=1):
+                # The engine lists a container's own name in its /etc/hosts.
+                peers = {peer: at for peer, at in addresses.items() if peer != hostname}
                 self._create_machine(node_container(name, node), {**labels, LABEL_NODE: str(node),
                                                                    LABEL_NODES: str(nodes)},
-                                     network, hostname, addresses, address)
+                                     network, hostname, peers, address)
         except docker.errors.ImageNotFound as exc:
             self.destroy(name)
             raise SandboxError(f"sandbox image {self.image} is missing: run `make images`") from exc
